@@ -41,11 +41,15 @@ SAMPLED_MODEL = "rune-peer-test-model"
 
 
 def dump(obj: Any) -> Any:
-    """Wire-shaped dict of a pydantic model (camelCase, no nulls); plain values pass through."""
+    """Wire-shaped dict of a pydantic model; plain values pass through.
+
+    camelCase, no nulls, and exclude_unset: fields the server did not send (e.g. a defaulted resultType or
+    isError) are left out, so the dict stays close to what was on the wire.
+    """
     if obj is None:
         return None
     if hasattr(obj, "model_dump"):
-        return obj.model_dump(by_alias=True, exclude_none=True, mode="json")
+        return obj.model_dump(by_alias=True, exclude_none=True, exclude_unset=True, mode="json")
     if isinstance(obj, (list, tuple)):
         return [dump(o) for o in obj]
     if isinstance(obj, dict):

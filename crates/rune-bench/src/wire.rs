@@ -103,7 +103,8 @@ impl Messages {
                 out.extend_from_slice(id_digits(id, &mut [0; 20]));
             }
             Some(bytes) => {
-                let digits = id_digits(id, &mut [0; 20]);
+                let mut digits = [0; 20];
+                let digits = id_digits(id, &mut digits);
                 out.extend_from_slice(digits);
                 out.push(b':');
                 let prefix = digits.len() + 1;

@@ -1,0 +1,1349 @@
+//! One connection: reading frames, deciding the era, dispatching, and writing replies.
+//!
+//! The loop owns every request future of its connection in a `FuturesUnordered` and polls
+//! them itself (no task per request, no cross-thread wake-ups). Each turn it reads what the
+//! peer sent, starts a future per request, drives every future that is ready, and then writes
+//! everything queued in the outbox (responses, progress, logs, server→client requests) with
+//! one write. A tool marked `spawn` runs on its own runtime task instead.
+//!
+//! The era is decided per request from evidence, and on a stream transport (stdio, TCP) the
+//! first request locks it for the connection: `initialize` → handshake era; a request whose
+//! `_meta` names `io.modelcontextprotocol/protocolVersion` → 2026-07-28; anything else →
+//! handshake era, waiting for `initialize`.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use futures_util::FutureExt;
+use futures_util::future::{AbortHandle, Abortable};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use rune_proto::jsonrpc::{self, code};
+use rune_proto::model::{
+    CacheScope, CallToolResult, ClientCapabilities, CompleteParams, DiscoverResult, EmptyResult,
+    GetPromptResult, Implementation, InitializeParams, InitializeResult, InputRequiredResult,
+    JsonObject, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, ListenFilter, ListenParams, LoggingLevel, ReadResourceResult,
+    ResourceUpdatedParams, SetLevelParams, meta_keys,
+};
+use rune_proto::version::{HANDSHAKE_VERSIONS, STATELESS_VERSIONS};
+use rune_proto::{Era, ErrorObject, Id, Message, ProtocolVersion, RawValue};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{Notify, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::context::{Caps, CtxInner};
+use crate::error::{HandlerError, panic_message};
+use crate::server::{ListKind, Registry, ServerInner};
+use crate::tool::BoxFuture;
+use crate::{RequestContext, Server, mrtr};
+
+type Pending = oneshot::Sender<Result<Box<RawValue>, ErrorObject>>;
+
+/// What the handshake (or its absence) established.
+struct Session {
+    era: Option<Era>,
+    version: Option<ProtocolVersion>,
+    initialized: bool,
+    caps: Arc<ClientCapabilities>,
+    client_info: Option<Implementation>,
+    log_level: Option<LoggingLevel>,
+    subscriptions: HashSet<String>,
+}
+
+/// The part of a connection that handlers and the server share.
+pub(crate) struct ConnShared {
+    pub(crate) server: Arc<ServerInner>,
+    out: Mutex<Vec<u8>>,
+    wake: Notify,
+    closed: AtomicBool,
+    lock_era: bool,
+    session: Mutex<Session>,
+    next_id: AtomicI64,
+    pending: Mutex<HashMap<Id, Pending>>,
+    listeners: Mutex<HashMap<Id, ListenFilter>>,
+    shutdown: CancellationToken,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+impl ConnShared {
+    fn new(server: Arc<ServerInner>, lock_era: bool) -> Self {
+        ConnShared {
+            server,
+            out: Mutex::new(Vec::with_capacity(16 * 1024)),
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+            lock_era,
+            session: Mutex::new(Session {
+                era: None,
+                version: None,
+                initialized: false,
+                caps: Arc::new(ClientCapabilities::default()),
+                client_info: None,
+                log_level: None,
+                subscriptions: HashSet::new(),
+            }),
+            next_id: AtomicI64::new(1),
+            pending: Mutex::new(HashMap::new()),
+            listeners: Mutex::new(HashMap::new()),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// Appends one frame (a message and its newline) to the outbox.
+    pub(crate) fn push(&self, write: impl FnOnce(&mut Vec<u8>)) {
+        let was_empty = {
+            let mut out = lock(&self.out);
+            let was_empty = out.is_empty();
+            let start = out.len();
+            write(&mut out);
+            if out.len() == start {
+                return;
+            }
+            out.push(b'\n');
+            was_empty
+        };
+        if was_empty {
+            self.wake.notify_one();
+        }
+    }
+
+    pub(crate) fn notify<P: Serialize + ?Sized>(&self, method: &str, params: &P) {
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        self.push(|out| jsonrpc::write_notification(out, method, params));
+    }
+
+    pub(crate) fn log_level(&self) -> Option<LoggingLevel> {
+        lock(&self.session).log_level
+    }
+
+    /// Sends a request to the client and waits for its answer (handshake era only).
+    pub(crate) async fn request<P: Serialize + ?Sized>(
+        &self,
+        method: &str,
+        params: &P,
+    ) -> Result<Box<RawValue>, ErrorObject> {
+        if self.closed.load(Ordering::Relaxed) || self.shutdown.is_cancelled() {
+            return Err(ErrorObject::internal("the connection is closed"));
+        }
+        let id = Id::Int(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(id.clone(), tx);
+        self.push(|out| jsonrpc::write_request(out, &id, method, params));
+        // Removes the entry if the handler is dropped (cancelled) while waiting.
+        struct Forget<'a>(&'a ConnShared, Id);
+        impl Drop for Forget<'_> {
+            fn drop(&mut self) {
+                lock(&self.0.pending).remove(&self.1);
+            }
+        }
+        let _forget = Forget(self, id);
+        match rx.await {
+            Ok(r) => r,
+            Err(_) => Err(ErrorObject::internal("the connection closed before the client answered")),
+        }
+    }
+
+    pub(crate) fn resource_updated(&self, uri: &str) {
+        let legacy = {
+            let s = lock(&self.session);
+            s.era == Some(Era::Handshake) && s.subscriptions.contains(uri)
+        };
+        if legacy {
+            self.notify(
+                "notifications/resources/updated",
+                &ResourceUpdatedParams { uri: uri.to_owned(), meta: None },
+            );
+        }
+        let listeners: Vec<Id> = lock(&self.listeners)
+            .iter()
+            .filter(|(_, f)| f.resource_subscriptions.iter().flatten().any(|u| u == uri))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in listeners {
+            self.notify(
+                "notifications/resources/updated",
+                &ResourceUpdatedParams { uri: uri.to_owned(), meta: Some(subscription_meta(&id)) },
+            );
+        }
+    }
+
+    pub(crate) fn list_changed(&self, kind: ListKind) {
+        let legacy = {
+            let s = lock(&self.session);
+            s.era == Some(Era::Handshake) && s.initialized
+        };
+        if legacy {
+            self.notify(kind.method(), &serde_json::json!({}));
+        }
+        let listeners: Vec<Id> = lock(&self.listeners)
+            .iter()
+            .filter(|(_, f)| match kind {
+                ListKind::Tools => f.tools_list_changed == Some(true),
+                ListKind::Resources => f.resources_list_changed == Some(true),
+                ListKind::Prompts => f.prompts_list_changed == Some(true),
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in listeners {
+            self.notify(kind.method(), &serde_json::json!({ "_meta": subscription_meta(&id) }));
+        }
+    }
+
+    /// The input ended: no answer to our requests can come any more.
+    fn input_closed(&self) {
+        for (_, tx) in lock(&self.pending).drain() {
+            let _ = tx.send(Err(ErrorObject::internal("the client closed the connection")));
+        }
+        self.shutdown.cancel();
+    }
+}
+
+fn subscription_meta(id: &Id) -> JsonObject {
+    let mut m = JsonObject::new();
+    m.insert(
+        meta_keys::SUBSCRIPTION_ID.into(),
+        serde_json::to_value(id).unwrap_or(serde_json::Value::Null),
+    );
+    m
+}
+
+/// Where a request's response goes: straight to the outbox, or into its batch's array.
+#[derive(Clone)]
+enum Sink {
+    Conn(Arc<ConnShared>),
+    Batch(Arc<Batch>),
+}
+
+/// Collects a batch's responses; writes them as one array when its last request is done.
+struct Batch {
+    conn: Arc<ConnShared>,
+    parts: Mutex<Vec<u8>>,
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        let parts = std::mem::take(&mut *lock(&self.parts));
+        if !parts.is_empty() {
+            self.conn.push(|out| {
+                out.push(b'[');
+                out.extend_from_slice(&parts);
+                out.push(b']');
+            });
+        }
+    }
+}
+
+impl Sink {
+    fn conn(&self) -> &Arc<ConnShared> {
+        match self {
+            Sink::Conn(c) => c,
+            Sink::Batch(b) => &b.conn,
+        }
+    }
+    fn respond(&self, write: impl FnOnce(&mut Vec<u8>)) {
+        match self {
+            Sink::Conn(c) => c.push(write),
+            Sink::Batch(b) => {
+                let mut parts = lock(&b.parts);
+                if !parts.is_empty() {
+                    parts.push(b',');
+                }
+                write(&mut parts);
+            }
+        }
+    }
+    fn error(&self, id: Option<&Id>, e: &ErrorObject) {
+        self.respond(|out| jsonrpc::write_error(out, id, e));
+    }
+}
+
+/// Results that carry `_meta`, so the engine can stamp the server's identity on 2026 ones.
+pub(crate) trait WireResult: Serialize {
+    fn meta_mut(&mut self) -> &mut Option<JsonObject>;
+}
+
+macro_rules! wire_result {
+    ($($t:ty),*) => {$(
+        impl WireResult for $t {
+            fn meta_mut(&mut self) -> &mut Option<JsonObject> { &mut self.meta }
+        }
+    )*};
+}
+
+wire_result!(
+    InitializeResult,
+    DiscoverResult,
+    ListToolsResult,
+    CallToolResult,
+    ListResourcesResult,
+    ListResourceTemplatesResult,
+    ReadResourceResult,
+    ListPromptsResult,
+    GetPromptResult,
+    rune_proto::model::CompleteResult,
+    EmptyResult,
+    InputRequiredResult
+);
+
+/// How a result is dressed for its era.
+#[derive(Clone, Copy)]
+struct Dress {
+    modern: bool,
+    cacheable: bool,
+    result_type: &'static str,
+}
+
+impl Dress {
+    fn of(version: ProtocolVersion) -> Self {
+        Dress { modern: version.era() == Era::Stateless, cacheable: false, result_type: "complete" }
+    }
+    fn cacheable(mut self) -> Self {
+        self.cacheable = true;
+        self
+    }
+}
+
+fn write_result<T: WireResult>(server: &ServerInner, out: &mut Vec<u8>, id: &Id, mut result: T, d: Dress) {
+    let start = out.len();
+    let mut splice_meta = false;
+    if d.modern {
+        match result.meta_mut() {
+            Some(meta) => {
+                meta.insert(meta_keys::SERVER_INFO.into(), server.info_value.clone());
+            }
+            None => splice_meta = true,
+        }
+    }
+    jsonrpc::begin_response(out, id);
+    let body = out.len();
+    if serde_json::to_writer(&mut *out, &result).is_err() {
+        out.truncate(start);
+        jsonrpc::write_error(out, Some(id), &ErrorObject::internal("result could not be serialized"));
+        return;
+    }
+    if d.modern && out.last() == Some(&b'}') {
+        out.pop();
+        if out.len() > body + 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"resultType\":\"");
+        out.extend_from_slice(d.result_type.as_bytes());
+        out.push(b'"');
+        if d.cacheable && d.result_type == "complete" {
+            out.extend_from_slice(b",\"ttlMs\":");
+            out.extend_from_slice(itoa::Buffer::new().format(server.options.list_ttl_ms).as_bytes());
+            out.extend_from_slice(match server.options.cache_scope {
+                CacheScope::Public => b",\"cacheScope\":\"public\"",
+                CacheScope::Private => b",\"cacheScope\":\"private\"",
+            });
+        }
+        if splice_meta {
+            out.extend_from_slice(b",\"_meta\":");
+            out.extend_from_slice(server.info_meta.get().as_bytes());
+        }
+        out.push(b'}');
+    }
+    jsonrpc::finish(out);
+}
+
+/// The params every request may carry.
+#[derive(Deserialize, Default)]
+struct Envelope<'a> {
+    #[serde(rename = "_meta", borrow, default)]
+    meta: Option<&'a RawValue>,
+}
+
+/// The `_meta` keys the engine reads.
+#[derive(Deserialize, Default)]
+struct MetaKeys<'a> {
+    #[serde(rename = "io.modelcontextprotocol/protocolVersion", default)]
+    version: Option<serde_json::Value>,
+    #[serde(rename = "io.modelcontextprotocol/clientCapabilities", borrow, default)]
+    caps: Option<&'a RawValue>,
+    #[serde(rename = "io.modelcontextprotocol/clientInfo", default)]
+    client_info: Option<Implementation>,
+    #[serde(rename = "io.modelcontextprotocol/logLevel", borrow, default)]
+    log_level: Option<&'a RawValue>,
+    #[serde(rename = "progressToken", default)]
+    progress_token: Option<Id>,
+}
+
+fn params<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<T, ErrorObject> {
+    let text = raw.map_or("{}", |r| r.get());
+    serde_json::from_str(text).map_err(|e| ErrorObject::invalid_params(format!("Invalid params: {e}")))
+}
+
+/// Everything the engine knows about one request before dispatch.
+struct Req<'a> {
+    id: Id,
+    method: &'a str,
+    params: Option<&'a RawValue>,
+    meta_raw: Option<&'a RawValue>,
+    keys: MetaKeys<'a>,
+    version: ProtocolVersion,
+}
+
+#[derive(Deserialize)]
+struct CallParams<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
+    #[serde(rename = "inputResponses", default)]
+    input_responses: Option<JsonObject>,
+    #[serde(rename = "requestState", default)]
+    request_state: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ReadParams {
+    uri: String,
+    #[serde(rename = "inputResponses", default)]
+    input_responses: Option<JsonObject>,
+    #[serde(rename = "requestState", default)]
+    request_state: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PromptParams {
+    name: String,
+    #[serde(default)]
+    arguments: Option<BTreeMap<String, String>>,
+    #[serde(rename = "inputResponses", default)]
+    input_responses: Option<JsonObject>,
+    #[serde(rename = "requestState", default)]
+    request_state: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct CursorParams {
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// A request future and the token that cancels it.
+type Started = (BoxFuture<()>, CancellationToken);
+
+/// The loop's own state.
+struct Engine {
+    conn: Arc<ConnShared>,
+    tasks: FuturesUnordered<BoxFuture<Option<Id>>>,
+    inflight: HashMap<Id, (AbortHandle, CancellationToken)>,
+}
+
+/// Serves one connection until the peer closes its input and every request is answered.
+pub(crate) async fn run<R, W>(server: &Server, mut reader: R, mut writer: W, lock_era: bool) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let conn = Arc::new(ConnShared::new(server.inner.clone(), lock_era));
+    server.track(&conn);
+    let opts = server.inner.options.clone();
+    let mut eng = Engine { conn: conn.clone(), tasks: FuturesUnordered::new(), inflight: HashMap::new() };
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut scanned = 0usize;
+    let mut discarding = false;
+    let mut eof = false;
+    let mut outbuf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let result = loop {
+        // 1. Every complete line becomes a message.
+        let mut start = 0;
+        while let Some(pos) = memchr::memchr(b'\n', &buf[scanned..]) {
+            let end = scanned + pos;
+            if discarding {
+                discarding = false;
+            } else {
+                eng.on_frame(&buf[start..end]);
+            }
+            start = end + 1;
+            scanned = start;
+        }
+        if start > 0 {
+            buf.drain(..start);
+        }
+        scanned = buf.len();
+        if eof && !buf.is_empty() {
+            if !discarding {
+                let rest = std::mem::take(&mut buf);
+                eng.on_frame(&rest);
+            }
+            buf.clear();
+            scanned = 0;
+        }
+        if buf.len() > opts.max_message_bytes {
+            conn.push(|out| {
+                jsonrpc::write_error(
+                    out,
+                    None,
+                    &ErrorObject::parse_error(format!(
+                        "Message larger than the limit of {} bytes; skipped",
+                        opts.max_message_bytes
+                    )),
+                )
+            });
+            discarding = true;
+            buf.clear();
+            scanned = 0;
+        }
+        // 2. Drive every request that can make progress now.
+        while let Some(Some(done)) = eng.tasks.next().now_or_never() {
+            eng.finished(done);
+        }
+        // 3. One write for everything queued.
+        std::mem::swap(&mut *lock(&conn.out), &mut outbuf);
+        if !outbuf.is_empty() {
+            let w = async {
+                writer.write_all(&outbuf).await?;
+                writer.flush().await
+            };
+            if let Err(e) = w.await {
+                break if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e) };
+            }
+            outbuf.clear();
+            if outbuf.capacity() > 1 << 20 {
+                outbuf.shrink_to(64 * 1024);
+            }
+        }
+        if eof && eng.tasks.is_empty() {
+            break Ok(());
+        }
+        // 4. Wait for input, a finished request, or output from a handler.
+        let can_read = !eof && eng.tasks.len() < opts.max_in_flight;
+        if buf.capacity() - buf.len() < 16 * 1024 {
+            buf.reserve(64 * 1024);
+        }
+        tokio::select! {
+            biased;
+            done = eng.tasks.next(), if !eng.tasks.is_empty() => {
+                if let Some(done) = done { eng.finished(done) }
+            }
+            _ = conn.wake.notified() => {}
+            r = reader.read_buf(&mut buf), if can_read => match r {
+                Ok(0) => { eof = true; conn.input_closed(); }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => { conn.input_closed(); break Err(e); }
+            },
+        }
+    };
+    conn.closed.store(true, Ordering::Relaxed);
+    conn.shutdown.cancel();
+    for (_, (abort, token)) in eng.inflight.drain() {
+        token.cancel();
+        abort.abort();
+    }
+    result
+}
+
+impl Engine {
+    fn finished(&mut self, id: Option<Id>) {
+        if let Some(id) = id {
+            self.inflight.remove(&id);
+        }
+    }
+
+    fn on_frame(&mut self, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        if jsonrpc::is_batch(line) {
+            return self.on_batch(line);
+        }
+        let sink = Sink::Conn(self.conn.clone());
+        self.on_message(line, &sink);
+    }
+
+    fn on_batch(&mut self, line: &[u8]) {
+        let allowed = {
+            let s = lock(&self.conn.session);
+            s.era == Some(Era::Handshake) && s.version.is_some_and(ProtocolVersion::allows_batches)
+        };
+        let sink = Sink::Conn(self.conn.clone());
+        if !allowed {
+            return sink.error(
+                None,
+                &ErrorObject::invalid_request(
+                    "JSON-RPC batches are only allowed in protocol revision 2025-03-26",
+                ),
+            );
+        }
+        let items = match jsonrpc::split_batch(line) {
+            Ok(items) => items,
+            Err(e) => return sink.error(None, &e),
+        };
+        if items.is_empty() {
+            return sink.error(None, &ErrorObject::invalid_request("empty batch"));
+        }
+        let batch = Sink::Batch(Arc::new(Batch { conn: self.conn.clone(), parts: Mutex::new(Vec::new()) }));
+        for item in items {
+            self.on_message(item.get().as_bytes(), &batch);
+        }
+    }
+
+    fn on_message(&mut self, text: &[u8], sink: &Sink) {
+        match Message::parse(text) {
+            Err(e) => sink.error(e.id.as_ref(), &e.error),
+            Ok(Message::Request { id, method, params }) => {
+                if self.inflight.contains_key(&id) {
+                    return sink.error(
+                        Some(&id),
+                        &ErrorObject::invalid_request(format!("Request id {id} is already in use")),
+                    );
+                }
+                if let Some((fut, token)) = self.on_request(id.clone(), &method, params, sink) {
+                    let (abort, reg) = AbortHandle::new_pair();
+                    self.inflight.insert(id.clone(), (abort, token));
+                    let fut = Abortable::new(fut, reg);
+                    self.tasks.push(Box::pin(async move {
+                        let _ = fut.await;
+                        Some(id)
+                    }));
+                }
+            }
+            Ok(Message::Notification { method, params }) => self.on_notification(&method, params),
+            Ok(Message::Response { id, result }) => {
+                if let Some(tx) = lock(&self.conn.pending).remove(&id) {
+                    let _ = tx.send(Ok(result.to_owned()));
+                } else {
+                    tracing::debug!(%id, "response to an unknown request ignored");
+                }
+            }
+            Ok(Message::ErrorResponse { id, error }) => match id.and_then(|id| lock(&self.conn.pending).remove(&id)) {
+                Some(tx) => {
+                    let _ = tx.send(Err(error));
+                }
+                None => tracing::debug!(%error, "error response to an unknown request ignored"),
+            },
+        }
+    }
+
+    fn on_notification(&mut self, method: &str, raw: Option<&RawValue>) {
+        match method {
+            "notifications/initialized" => {
+                let mut s = lock(&self.conn.session);
+                if s.era == Some(Era::Handshake) {
+                    s.initialized = true;
+                }
+            }
+            "notifications/cancelled" => {
+                #[derive(Deserialize)]
+                struct P {
+                    #[serde(rename = "requestId", default)]
+                    request_id: Option<Id>,
+                }
+                let Ok(P { request_id: Some(id) }) = params::<P>(raw) else { return };
+                if let Some((abort, token)) = self.inflight.remove(&id) {
+                    tracing::debug!(%id, "request cancelled by the client");
+                    token.cancel();
+                    abort.abort();
+                }
+            }
+            _ => tracing::debug!(method, "notification ignored"),
+        }
+    }
+
+    /// Checks the era and the envelope, then dispatches. Returns a future for requests that
+    /// do not finish at once.
+    fn on_request(&mut self, id: Id, method: &str, raw: Option<&RawValue>, sink: &Sink) -> Option<Started> {
+        let env: Envelope<'_> = match params(raw) {
+            Ok(e) => e,
+            Err(e) => {
+                sink.error(Some(&id), &e);
+                return None;
+            }
+        };
+        let keys: MetaKeys<'_> = match env.meta.map(|m| serde_json::from_str(m.get())) {
+            None => MetaKeys::default(),
+            Some(Ok(k)) => k,
+            Some(Err(e)) => {
+                sink.error(Some(&id), &ErrorObject::invalid_params(format!("Invalid _meta: {e}")));
+                return None;
+            }
+        };
+        let modern_evidence = keys.version.is_some();
+        let era = {
+            let mut s = lock(&self.conn.session);
+            let evidence = if method == "initialize" {
+                Era::Handshake
+            } else if modern_evidence {
+                Era::Stateless
+            } else {
+                Era::Handshake
+            };
+            if self.conn.lock_era {
+                *s.era.get_or_insert(evidence)
+            } else {
+                evidence
+            }
+        };
+        match era {
+            Era::Stateless => self.modern(id, method, raw, env.meta, keys, sink),
+            Era::Handshake => self.legacy(id, method, raw, env.meta, keys, sink),
+        }
+    }
+
+    fn legacy<'a>(
+        &mut self,
+        id: Id,
+        method: &'a str,
+        raw: Option<&'a RawValue>,
+        meta_raw: Option<&'a RawValue>,
+        keys: MetaKeys<'a>,
+        sink: &Sink,
+    ) -> Option<Started> {
+        if keys.version.is_some() && method != "initialize" {
+            sink.error(
+                Some(&id),
+                &ErrorObject::invalid_request(
+                    "This connection was opened with initialize (handshake era); a 2026-07-28 \
+                     request needs a new connection",
+                ),
+            );
+            return None;
+        }
+        let (initialized, version) = {
+            let s = lock(&self.conn.session);
+            (s.version.is_some(), s.version)
+        };
+        match method {
+            "initialize" => {
+                self.initialize(&id, raw, sink);
+                None
+            }
+            "ping" => {
+                sink.respond(|out| jsonrpc::write_response(out, &id, &serde_json::json!({})));
+                None
+            }
+            _ if !initialized => {
+                sink.error(
+                    Some(&id),
+                    &ErrorObject::invalid_request(format!(
+                        "Server not initialized: send initialize before {method}"
+                    )),
+                );
+                None
+            }
+            "logging/setLevel" if self.conn.server.options.logging => {
+                match params::<SetLevelParams>(raw) {
+                    Ok(p) => {
+                        lock(&self.conn.session).log_level = Some(p.level);
+                        sink.respond(|out| jsonrpc::write_response(out, &id, &serde_json::json!({})));
+                    }
+                    Err(e) => sink.error(Some(&id), &e),
+                }
+                None
+            }
+            "resources/subscribe" | "resources/unsubscribe" if self.has_resources() => {
+                #[derive(Deserialize)]
+                struct P {
+                    uri: String,
+                }
+                match params::<P>(raw) {
+                    Ok(P { uri }) => {
+                        let mut s = lock(&self.conn.session);
+                        if method == "resources/subscribe" {
+                            s.subscriptions.insert(uri);
+                        } else {
+                            s.subscriptions.remove(&uri);
+                        }
+                        drop(s);
+                        sink.respond(|out| jsonrpc::write_response(out, &id, &serde_json::json!({})));
+                    }
+                    Err(e) => sink.error(Some(&id), &e),
+                }
+                None
+            }
+            _ => {
+                let version = version.unwrap_or(ProtocolVersion::LATEST_HANDSHAKE);
+                let req = Req { id, method, params: raw, meta_raw, keys, version };
+                self.feature(req, sink)
+            }
+        }
+    }
+
+    fn initialize(&mut self, id: &Id, raw: Option<&RawValue>, sink: &Sink) {
+        let p: InitializeParams = match params(raw) {
+            Ok(p) => p,
+            Err(e) => return sink.error(Some(id), &e),
+        };
+        let mut s = lock(&self.conn.session);
+        if s.version.is_some() {
+            drop(s);
+            return sink.error(Some(id), &ErrorObject::invalid_request("initialize was already called"));
+        }
+        // Echo the client's version when we speak it; otherwise offer our newest.
+        let version = ProtocolVersion::parse(&p.protocol_version)
+            .filter(|v| v.era() == Era::Handshake)
+            .unwrap_or(ProtocolVersion::LATEST_HANDSHAKE);
+        s.era = Some(Era::Handshake);
+        s.version = Some(version);
+        s.caps = Arc::new(p.capabilities);
+        s.client_info = Some(p.client_info);
+        drop(s);
+        let server = Server { inner: self.conn.server.clone() };
+        let result = InitializeResult {
+            protocol_version: version.as_str().to_owned(),
+            capabilities: server.capabilities(),
+            server_info: self.conn.server.info.clone(),
+            instructions: self.conn.server.instructions.clone(),
+            meta: None,
+        };
+        sink.respond(|out| write_result(&self.conn.server, out, id, result, Dress::of(version)));
+    }
+
+    fn modern<'a>(
+        &mut self,
+        id: Id,
+        method: &'a str,
+        raw: Option<&'a RawValue>,
+        meta_raw: Option<&'a RawValue>,
+        keys: MetaKeys<'a>,
+        sink: &Sink,
+    ) -> Option<Started> {
+        let all_versions = || -> Vec<String> {
+            STATELESS_VERSIONS.iter().chain(HANDSHAKE_VERSIONS.iter()).map(|v| v.as_str().to_owned()).collect()
+        };
+        if method == "initialize" {
+            let requested = params::<InitializeParams>(raw)
+                .map(|p| serde_json::Value::String(p.protocol_version))
+                .unwrap_or(serde_json::Value::Null);
+            sink.error(
+                Some(&id),
+                &ErrorObject::new(
+                    code::UNSUPPORTED_PROTOCOL_VERSION,
+                    "This connection speaks 2026-07-28 (no initialize); start a new connection for the handshake revisions",
+                )
+                .with_data(serde_json::json!({ "supported": all_versions(), "requested": requested })),
+            );
+            return None;
+        }
+        let Some(requested) = &keys.version else {
+            sink.error(
+                Some(&id),
+                &ErrorObject::invalid_params(format!(
+                    "Missing _meta[\"{}\"]: every 2026-07-28 request must carry it",
+                    meta_keys::PROTOCOL_VERSION
+                )),
+            );
+            return None;
+        };
+        if keys.caps.is_none() {
+            sink.error(
+                Some(&id),
+                &ErrorObject::invalid_params(format!(
+                    "Missing _meta[\"{}\"]: every 2026-07-28 request must carry it",
+                    meta_keys::CLIENT_CAPABILITIES
+                )),
+            );
+            return None;
+        }
+        let version = requested
+            .as_str()
+            .and_then(ProtocolVersion::parse)
+            .filter(|v| v.era() == Era::Stateless);
+        let Some(version) = version else {
+            sink.error(
+                Some(&id),
+                &ErrorObject::new(code::UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version")
+                    .with_data(serde_json::json!({ "supported": all_versions(), "requested": requested })),
+            );
+            return None;
+        };
+        if let Some(level) = keys.log_level
+            && serde_json::from_str::<LoggingLevel>(level.get()).is_err()
+        {
+            sink.error(
+                Some(&id),
+                &ErrorObject::invalid_params(format!("Invalid _meta[\"{}\"]: {}", meta_keys::LOG_LEVEL, level.get())),
+            );
+            return None;
+        }
+        match method {
+            "server/discover" => {
+                let server = Server { inner: self.conn.server.clone() };
+                let result = DiscoverResult {
+                    supported_versions: all_versions(),
+                    capabilities: server.capabilities(),
+                    instructions: self.conn.server.instructions.clone(),
+                    meta: None,
+                };
+                sink.respond(|out| {
+                    write_result(&self.conn.server, out, &id, result, Dress::of(version).cacheable())
+                });
+                None
+            }
+            "subscriptions/listen" => self.listen(id, raw, sink),
+            _ => {
+                let req = Req { id, method, params: raw, meta_raw, keys, version };
+                self.feature(req, sink)
+            }
+        }
+    }
+
+    fn has_resources(&self) -> bool {
+        Server { inner: self.conn.server.clone() }.capabilities().resources.is_some()
+    }
+
+    /// The methods both eras share.
+    fn feature(&mut self, req: Req<'_>, sink: &Sink) -> Option<Started> {
+        let server = Server { inner: self.conn.server.clone() };
+        let caps = server.capabilities();
+        let reg = server.registry();
+        let dress = Dress::of(req.version);
+        let not_found = |sink: &Sink, req: &Req<'_>| {
+            sink.error(Some(&req.id), &ErrorObject::method_not_found(req.method));
+        };
+        match req.method {
+            "tools/list" if caps.tools.is_some() => {
+                self.page(&req, sink, &reg.tools, |t| t.tool.clone(), |tools, next| ListToolsResult {
+                    tools,
+                    next_cursor: next,
+                    meta: None,
+                });
+                None
+            }
+            "resources/list" if caps.resources.is_some() => {
+                self.page(&req, sink, &reg.resources, |r| r.resource.clone(), |resources, next| {
+                    ListResourcesResult { resources, next_cursor: next, meta: None }
+                });
+                None
+            }
+            "resources/templates/list" if caps.resources.is_some() => {
+                self.page(&req, sink, &reg.templates, |t| t.template.clone(), |resource_templates, next| {
+                    ListResourceTemplatesResult { resource_templates, next_cursor: next, meta: None }
+                });
+                None
+            }
+            "prompts/list" if caps.prompts.is_some() => {
+                self.page(&req, sink, &reg.prompts, |p| p.prompt.clone(), |prompts, next| ListPromptsResult {
+                    prompts,
+                    next_cursor: next,
+                    meta: None,
+                });
+                None
+            }
+            "tools/call" if caps.tools.is_some() => self.call_tool(req, sink, &reg),
+            "resources/read" if caps.resources.is_some() => self.read_resource(req, sink, &reg),
+            "prompts/get" if caps.prompts.is_some() => self.get_prompt(req, sink, &reg),
+            "completion/complete" if caps.completions.is_some() => {
+                let p: CompleteParams = match params(req.params) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        sink.error(Some(&req.id), &e);
+                        return None;
+                    }
+                };
+                let f = reg.completion.clone()?;
+                let (cx, token) = self.context(&req, None);
+                let fut = f(p, cx);
+                Some(self.respond_later(req.id, sink, token, dress, fut, |r| Ok(r)))
+            }
+            _ => {
+                not_found(sink, &req);
+                None
+            }
+        }
+    }
+
+    fn page<T, W: WireResult>(
+        &self,
+        req: &Req<'_>,
+        sink: &Sink,
+        items: &[Arc<T>],
+        view: impl Fn(&T) -> W::Item,
+        build: impl FnOnce(Vec<W::Item>, Option<String>) -> W,
+    ) where
+        W: PageResult,
+    {
+        let p: CursorParams = match params(req.params) {
+            Ok(p) => p,
+            Err(e) => return sink.error(Some(&req.id), &e),
+        };
+        let start = match p.cursor.as_deref().map(decode_cursor) {
+            None => 0,
+            Some(Some(n)) if n <= items.len() => n,
+            Some(_) => {
+                return sink.error(Some(&req.id), &ErrorObject::invalid_params("Invalid cursor"));
+            }
+        };
+        let size = self.conn.server.options.page_size.max(1);
+        let end = (start + size).min(items.len());
+        let page: Vec<W::Item> = items[start..end].iter().map(|i| view(i)).collect();
+        let next = (end < items.len()).then(|| encode_cursor(end));
+        let result = build(page, next);
+        let dress = Dress::of(req.version).cacheable();
+        sink.respond(|out| write_result(&self.conn.server, out, &req.id, result, dress));
+    }
+
+    fn context(&self, req: &Req<'_>, answers: Option<JsonObject>) -> (RequestContext, CancellationToken) {
+        let token = CancellationToken::new();
+        let (caps, client_info, log_level) = match req.version.era() {
+            Era::Handshake => {
+                let s = lock(&self.conn.session);
+                (Caps::Parsed(s.caps.clone()), s.client_info.clone(), None)
+            }
+            Era::Stateless => (
+                Caps::Raw(req.keys.caps.map(|r| r.to_owned()), OnceLock::new()),
+                req.keys.client_info.clone(),
+                req.keys.log_level.and_then(|l| serde_json::from_str(l.get()).ok()),
+            ),
+        };
+        let cx = RequestContext {
+            inner: Arc::new(CtxInner {
+                conn: self.conn.clone(),
+                id: req.id.clone(),
+                version: req.version,
+                meta_raw: req.meta_raw.map(|r| r.to_owned()),
+                meta: OnceLock::new(),
+                progress_token: req.keys.progress_token.clone(),
+                log_level,
+                caps,
+                client_info,
+                answers,
+                input_seq: AtomicUsize::new(0),
+                last_progress: Mutex::new(None),
+                cancel: token.clone(),
+            }),
+        };
+        (cx, token)
+    }
+
+    /// Reads the 2026 `inputResponses` / `requestState` of a retry into one answer map.
+    fn answers(
+        &self,
+        req: &Req<'_>,
+        binding: &[u8; 32],
+        responses: Option<JsonObject>,
+        state: Option<&str>,
+    ) -> Result<Option<JsonObject>, ErrorObject> {
+        if req.version.era() != Era::Stateless || (responses.is_none() && state.is_none()) {
+            return Ok(None);
+        }
+        let mut answers = match state {
+            Some(s) => mrtr::open(&self.conn.server.state_key, binding, s)?,
+            None => JsonObject::new(),
+        };
+        answers.extend(responses.unwrap_or_default());
+        Ok(Some(answers))
+    }
+
+    fn call_tool(&mut self, req: Req<'_>, sink: &Sink, reg: &Registry) -> Option<Started> {
+        let p: CallParams<'_> = match params(req.params) {
+            Ok(p) => p,
+            Err(e) => {
+                sink.error(Some(&req.id), &e);
+                return None;
+            }
+        };
+        let Some(tool) = reg.tool(&p.name).cloned() else {
+            sink.error(Some(&req.id), &ErrorObject::invalid_params(format!("Unknown tool: {}", p.name)));
+            return None;
+        };
+        let args: serde_json::Value = match p.arguments {
+            None => serde_json::Value::Object(JsonObject::new()),
+            Some(raw) if raw.get() == "null" => serde_json::Value::Object(JsonObject::new()),
+            Some(raw) => match serde_json::from_str(raw.get()) {
+                Ok(v) => v,
+                Err(e) => {
+                    sink.error(Some(&req.id), &ErrorObject::invalid_params(format!("Invalid arguments: {e}")));
+                    return None;
+                }
+            },
+        };
+        let dress = Dress::of(req.version);
+        if let Err(msg) = tool.validate(&args) {
+            let r = CallToolResult::error(msg);
+            sink.respond(|out| write_result(&self.conn.server, out, &req.id, r, dress));
+            return None;
+        }
+        let binding = if req.version.era() == Era::Stateless {
+            mrtr::binding("tools/call", &p.name, p.arguments.map_or("{}", |r| r.get()))
+        } else {
+            [0; 32]
+        };
+        let answers = match self.answers(&req, &binding, p.input_responses, p.request_state.as_deref()) {
+            Ok(a) => a,
+            Err(e) => {
+                sink.error(Some(&req.id), &e);
+                return None;
+            }
+        };
+        let (cx, token) = self.context(&req, answers.clone());
+        let handler = tool.handler.clone();
+        let fut: BoxFuture<Result<CallToolResult, HandlerError>> = if tool.spawn {
+            let task = tokio::spawn(async move { AssertUnwindSafe(handler(args, cx)).catch_unwind().await });
+            Box::pin(async move {
+                struct AbortOnDrop(tokio::task::AbortHandle);
+                impl Drop for AbortOnDrop {
+                    fn drop(&mut self) {
+                        self.0.abort();
+                    }
+                }
+                let _guard = AbortOnDrop(task.abort_handle());
+                match task.await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(panic)) => Err(HandlerError::Failed(format!("tool panicked: {}", panic_message(&*panic)))),
+                    Err(e) => Err(HandlerError::Failed(format!("tool task failed: {e}"))),
+                }
+            })
+        } else {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| handler(args, cx))) {
+                Ok(f) => f,
+                Err(panic) => {
+                    let msg = panic_message(&*panic);
+                    Box::pin(async move { Err(HandlerError::Failed(format!("tool panicked: {msg}"))) })
+                }
+            }
+        };
+        let version = req.version;
+        let structured_ok = version.has_structured_content();
+        let object_only = version.era() == Era::Handshake;
+        Some(self.mrtr_later(req.id, sink, token, dress, binding, answers, fut, move |mut r: CallToolResult| {
+            if !structured_ok || (object_only && r.structured_content.as_ref().is_some_and(|v| !v.is_object())) {
+                r.structured_content = None;
+            }
+            Ok(r)
+        }, |e| match e {
+            HandlerError::Failed(m) => Ok(CallToolResult::error(m)),
+            other => Err(other),
+        }))
+    }
+
+    fn read_resource(&mut self, req: Req<'_>, sink: &Sink, reg: &Registry) -> Option<Started> {
+        let p: ReadParams = match params(req.params) {
+            Ok(p) => p,
+            Err(e) => {
+                sink.error(Some(&req.id), &e);
+                return None;
+            }
+        };
+        let found = reg
+            .resources
+            .iter()
+            .find(|r| r.resource.uri == p.uri)
+            .map(|r| (r.read.clone(), BTreeMap::new()))
+            .or_else(|| reg.templates.iter().find_map(|t| t.pattern.matches(&p.uri).map(|v| (t.read.clone(), v))));
+        let Some((read, vars)) = found else {
+            sink.error(
+                Some(&req.id),
+                &ErrorObject::new(req.version.resource_not_found_code(), format!("Resource not found: {}", p.uri))
+                    .with_data(serde_json::json!({ "uri": p.uri })),
+            );
+            return None;
+        };
+        let binding = mrtr::binding("resources/read", &p.uri, "");
+        let answers = match self.answers(&req, &binding, p.input_responses, p.request_state.as_deref()) {
+            Ok(a) => a,
+            Err(e) => {
+                sink.error(Some(&req.id), &e);
+                return None;
+            }
+        };
+        let (cx, token) = self.context(&req, answers.clone());
+        let fut = guard_call(|| read(p.uri, vars, cx));
+        let dress = Dress::of(req.version).cacheable();
+        Some(self.mrtr_later(req.id, sink, token, dress, binding, answers, fut, Ok, Err))
+    }
+
+    fn get_prompt(&mut self, req: Req<'_>, sink: &Sink, reg: &Registry) -> Option<Started> {
+        let p: PromptParams = match params(req.params) {
+            Ok(p) => p,
+            Err(e) => {
+                sink.error(Some(&req.id), &e);
+                return None;
+            }
+        };
+        let Some(prompt) = reg.prompt(&p.name).cloned() else {
+            sink.error(Some(&req.id), &ErrorObject::invalid_params(format!("Unknown prompt: {}", p.name)));
+            return None;
+        };
+        let args = p.arguments.unwrap_or_default();
+        if let Some(missing) = prompt.missing_required(&args) {
+            sink.error(
+                Some(&req.id),
+                &ErrorObject::invalid_params(format!("Missing required argument `{missing}` of prompt `{}`", p.name)),
+            );
+            return None;
+        }
+        let args_text = serde_json::to_string(&args).unwrap_or_default();
+        let binding = mrtr::binding("prompts/get", &p.name, &args_text);
+        let answers = match self.answers(&req, &binding, p.input_responses, p.request_state.as_deref()) {
+            Ok(a) => a,
+            Err(e) => {
+                sink.error(Some(&req.id), &e);
+                return None;
+            }
+        };
+        let (cx, token) = self.context(&req, answers.clone());
+        let get = prompt.get.clone();
+        let fut = guard_call(|| get(args, cx));
+        Some(self.mrtr_later(req.id, sink, token, Dress::of(req.version), binding, answers, fut, Ok, Err))
+    }
+
+    /// A future that answers a request once its handler finishes.
+    fn respond_later<T: Send + 'static, R: WireResult + Send + 'static>(
+        &self,
+        id: Id,
+        sink: &Sink,
+        token: CancellationToken,
+        dress: Dress,
+        fut: BoxFuture<Result<T, HandlerError>>,
+        map: impl FnOnce(T) -> Result<R, HandlerError> + Send + 'static,
+    ) -> Started {
+        self.mrtr_later(id, sink, token, dress, [0; 32], None, fut, map, Err)
+    }
+
+    /// Like `respond_later`, and turns `InputRequired` into a 2026 interim result.
+    #[allow(clippy::too_many_arguments)]
+    fn mrtr_later<T: Send + 'static, R: WireResult + Send + 'static>(
+        &self,
+        id: Id,
+        sink: &Sink,
+        token: CancellationToken,
+        dress: Dress,
+        binding: [u8; 32],
+        answers: Option<JsonObject>,
+        fut: BoxFuture<Result<T, HandlerError>>,
+        map: impl FnOnce(T) -> Result<R, HandlerError> + Send + 'static,
+        recover: impl FnOnce(HandlerError) -> Result<R, HandlerError> + Send + 'static,
+    ) -> Started {
+        let sink = sink.clone();
+        let fut = async move {
+            let outcome = match AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(Ok(v)) => map(v),
+                Ok(Err(e)) => recover(e),
+                Err(panic) => recover(HandlerError::Failed(format!("handler panicked: {}", panic_message(&*panic)))),
+            };
+            let server = sink.conn().server.clone();
+            match outcome {
+                Ok(r) => sink.respond(|out| write_result(&server, out, &id, r, dress)),
+                Err(HandlerError::InputRequired(need)) if dress.modern => {
+                    let mut requests = serde_json::Map::new();
+                    requests.insert(need.key, serde_json::to_value(need.request).unwrap_or_default());
+                    let state = mrtr::seal(&server.state_key, &binding, &answers.unwrap_or_default());
+                    let r = InputRequiredResult {
+                        input_requests: Some(requests),
+                        request_state: Some(state),
+                        meta: None,
+                    };
+                    let d = Dress { result_type: "input_required", ..dress };
+                    sink.respond(|out| write_result(&server, out, &id, r, d));
+                }
+                Err(HandlerError::InputRequired(_)) => sink.error(
+                    Some(&id),
+                    &ErrorObject::internal("handler asked for input outside a 2026-07-28 request"),
+                ),
+                Err(HandlerError::Protocol(e)) => sink.error(Some(&id), &e),
+                Err(HandlerError::Failed(m)) => sink.error(Some(&id), &ErrorObject::internal(m)),
+            }
+        };
+        (Box::pin(fut), token)
+    }
+
+    fn listen(&mut self, id: Id, raw: Option<&RawValue>, sink: &Sink) -> Option<Started> {
+        let p: ListenParams = match params(raw) {
+            Ok(p) => p,
+            Err(e) => {
+                sink.error(Some(&id), &e);
+                return None;
+            }
+        };
+        let caps = Server { inner: self.conn.server.clone() }.capabilities();
+        // Honour only what the server can send.
+        let f = p.notifications;
+        let filter = ListenFilter {
+            tools_list_changed: f.tools_list_changed.filter(|_| caps.tools.is_some()),
+            prompts_list_changed: f.prompts_list_changed.filter(|_| caps.prompts.is_some()),
+            resources_list_changed: f.resources_list_changed.filter(|_| caps.resources.is_some()),
+            resource_subscriptions: f.resource_subscriptions.filter(|_| caps.resources.is_some()),
+        };
+        self.conn.notify(
+            "notifications/subscriptions/acknowledged",
+            &serde_json::json!({ "_meta": subscription_meta(&id), "notifications": filter }),
+        );
+        lock(&self.conn.listeners).insert(id.clone(), filter);
+        let conn = self.conn.clone();
+        let sink = sink.clone();
+        let token = CancellationToken::new();
+        let fut = async move {
+            struct Unlisten(Arc<ConnShared>, Id);
+            impl Drop for Unlisten {
+                fn drop(&mut self) {
+                    lock(&self.0.listeners).remove(&self.1);
+                }
+            }
+            let _guard = Unlisten(conn.clone(), id.clone());
+            conn.shutdown.cancelled().await;
+            // A graceful end from the server: the listen request's result.
+            let r = EmptyResult { meta: Some(subscription_meta(&id)) };
+            let d = Dress { modern: true, cacheable: false, result_type: "complete" };
+            sink.respond(|out| write_result(&conn.server, out, &id, r, d));
+        };
+        Some((Box::pin(fut), token))
+    }
+}
+
+/// Calls a handler, turning a panic in its synchronous part into an error future.
+fn guard_call<T: Send + 'static>(
+    f: impl FnOnce() -> BoxFuture<Result<T, HandlerError>>,
+) -> BoxFuture<Result<T, HandlerError>> {
+    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(fut) => fut,
+        Err(panic) => {
+            let msg = panic_message(&*panic);
+            Box::pin(async move { Err(HandlerError::Failed(format!("handler panicked: {msg}"))) })
+        }
+    }
+}
+
+/// A list result with items, for pagination.
+pub(crate) trait PageResult {
+    type Item;
+}
+impl PageResult for ListToolsResult {
+    type Item = rune_proto::model::Tool;
+}
+impl PageResult for ListResourcesResult {
+    type Item = rune_proto::model::Resource;
+}
+impl PageResult for ListResourceTemplatesResult {
+    type Item = rune_proto::model::ResourceTemplate;
+}
+impl PageResult for ListPromptsResult {
+    type Item = rune_proto::model::Prompt;
+}
+
+fn encode_cursor(n: usize) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("rune:{n}"))
+}
+
+fn decode_cursor(c: &str) -> Option<usize> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
+    std::str::from_utf8(&bytes).ok()?.strip_prefix("rune:")?.parse().ok()
+}
+
+/// Serves any byte stream with newline-delimited JSON (stdio, TCP, a Unix socket, a test pipe).
+pub(crate) async fn serve_stream<R, W>(server: &Server, reader: R, writer: W) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    run(server, reader, writer, true).await
+}

@@ -1,0 +1,233 @@
+//! [`RequestContext`]: what a handler can see and do while it serves one request.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rune_proto::model::{
+    ClientCapabilities, CreateMessageParams, CreateMessageResult, ElicitRequestParams,
+    ElicitResult, Implementation, InputRequest, JsonObject, ListRootsResult, LoggingLevel,
+    LoggingMessageParams, ProgressParams,
+};
+use rune_proto::{Era, Id, ProtocolVersion, RawValue};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+use crate::conn::ConnShared;
+use crate::error::{HandlerError, InputNeeded};
+
+/// The context of one request: its id, revision and `_meta`, and the ways back to the client
+/// (progress, logging, elicitation, sampling, roots).
+///
+/// The same handler serves both eras: on a handshake connection [`elicit`](Self::elicit)
+/// sends a real `elicitation/create` request and awaits the answer; on a 2026-07-28 request
+/// it returns [`HandlerError::InputRequired`] (pass it on with `?`), the client retries with
+/// the answer, and the handler runs again from the start, this time getting the answer.
+#[derive(Clone)]
+pub struct RequestContext {
+    pub(crate) inner: Arc<CtxInner>,
+}
+
+impl std::fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("id", &self.inner.id)
+            .field("version", &self.inner.version)
+            .finish()
+    }
+}
+
+pub(crate) struct CtxInner {
+    pub(crate) conn: Arc<ConnShared>,
+    pub(crate) id: Id,
+    pub(crate) version: ProtocolVersion,
+    pub(crate) meta_raw: Option<Box<RawValue>>,
+    pub(crate) meta: OnceLock<Option<JsonObject>>,
+    pub(crate) progress_token: Option<Id>,
+    /// 2026: the level asked for by this request; `None` means no log messages.
+    pub(crate) log_level: Option<LoggingLevel>,
+    pub(crate) caps: Caps,
+    pub(crate) client_info: Option<Implementation>,
+    /// 2026: answers from earlier rounds and this retry.
+    pub(crate) answers: Option<JsonObject>,
+    pub(crate) input_seq: AtomicUsize,
+    pub(crate) last_progress: Mutex<Option<f64>>,
+    pub(crate) cancel: CancellationToken,
+}
+
+/// Client capabilities: the connection's (handshake) or the request's, read when needed.
+pub(crate) enum Caps {
+    Parsed(Arc<ClientCapabilities>),
+    Raw(Option<Box<RawValue>>, OnceLock<Arc<ClientCapabilities>>),
+}
+
+impl Caps {
+    fn get(&self) -> Arc<ClientCapabilities> {
+        match self {
+            Caps::Parsed(c) => c.clone(),
+            Caps::Raw(raw, cell) => cell
+                .get_or_init(|| {
+                    Arc::new(
+                        raw.as_ref()
+                            .and_then(|r| serde_json::from_str(r.get()).ok())
+                            .unwrap_or_default(),
+                    )
+                })
+                .clone(),
+        }
+    }
+}
+
+impl RequestContext {
+    /// The request's id.
+    pub fn id(&self) -> &Id {
+        &self.inner.id
+    }
+
+    /// The revision this request is served in.
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.inner.version
+    }
+
+    /// The client's capabilities for this request.
+    pub fn client_capabilities(&self) -> Arc<ClientCapabilities> {
+        self.inner.caps.get()
+    }
+
+    /// The client's identity, when it gave one.
+    pub fn client_info(&self) -> Option<&Implementation> {
+        self.inner.client_info.as_ref()
+    }
+
+    /// The request's whole `_meta`, as the client sent it.
+    pub fn meta(&self) -> Option<&JsonObject> {
+        self.inner
+            .meta
+            .get_or_init(|| {
+                self.inner
+                    .meta_raw
+                    .as_ref()
+                    .and_then(|r| serde_json::from_str(r.get()).ok())
+            })
+            .as_ref()
+    }
+
+    /// True once the client cancelled the request (or the connection ended).
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancel.is_cancelled()
+    }
+
+    /// Resolves when the request is cancelled; for work handed to other tasks or threads.
+    pub async fn cancelled(&self) {
+        self.inner.cancel.cancelled().await
+    }
+
+    /// A token that is cancelled with the request, to hand to spawned work.
+    pub fn cancellation_token(&self) -> CancellationToken {
+        self.inner.cancel.clone()
+    }
+
+    /// Reports progress, if the request asked for it (`_meta.progressToken`). Values that do
+    /// not increase are dropped, as the protocol requires progress to grow.
+    pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
+        let Some(token) = &self.inner.progress_token else { return };
+        {
+            let mut last = match self.inner.last_progress.lock() {
+                Ok(l) => l,
+                Err(p) => p.into_inner(),
+            };
+            if last.is_some_and(|l| progress <= l) {
+                tracing::debug!(progress, "progress did not increase; not sent");
+                return;
+            }
+            *last = Some(progress);
+        }
+        let params = ProgressParams {
+            progress_token: token.clone(),
+            progress,
+            total,
+            message: message.map(str::to_owned),
+        };
+        self.inner.conn.notify("notifications/progress", &params);
+    }
+
+    /// Sends a log message to the client, if it wants messages of this level.
+    pub fn log(&self, level: LoggingLevel, data: impl Serialize) {
+        self.log_to(level, None, data)
+    }
+
+    /// Sends a log message with a logger name.
+    pub fn log_to(&self, level: LoggingLevel, logger: Option<&str>, data: impl Serialize) {
+        if !self.inner.conn.server.options.logging {
+            return;
+        }
+        let wanted = match self.inner.version.era() {
+            Era::Stateless => self.inner.log_level.is_some_and(|min| level >= min),
+            Era::Handshake => self.inner.conn.log_level().is_none_or(|min| level >= min),
+        };
+        if !wanted {
+            return;
+        }
+        let data = serde_json::to_value(data).unwrap_or(serde_json::Value::Null);
+        let params = LoggingMessageParams { level, logger: logger.map(str::to_owned), data };
+        self.inner.conn.notify("notifications/message", &params);
+    }
+
+    /// Asks the user for input (elicitation).
+    pub async fn elicit(&self, params: ElicitRequestParams) -> Result<ElicitResult, HandlerError> {
+        let caps = self.client_capabilities();
+        let url = params.mode.as_deref() == Some("url");
+        let ok = if url { caps.elicitation_url() } else { caps.elicitation_form() };
+        if !ok || !self.inner.version.has_elicitation() {
+            let mode = if url { "url" } else { "form" };
+            return Err(HandlerError::missing_capability(
+                serde_json::json!({ "elicitation": { mode: {} } }),
+            ));
+        }
+        self.ask("elicitation/create", &params).await
+    }
+
+    /// Asks the client's model for a completion (sampling).
+    pub async fn create_message(
+        &self,
+        params: CreateMessageParams,
+    ) -> Result<CreateMessageResult, HandlerError> {
+        if !self.client_capabilities().sampling() {
+            return Err(HandlerError::missing_capability(serde_json::json!({ "sampling": {} })));
+        }
+        self.ask("sampling/createMessage", &params).await
+    }
+
+    /// Asks the client for its roots.
+    pub async fn list_roots(&self) -> Result<ListRootsResult, HandlerError> {
+        if !self.client_capabilities().roots() {
+            return Err(HandlerError::missing_capability(serde_json::json!({ "roots": {} })));
+        }
+        self.ask("roots/list", &serde_json::json!({})).await
+    }
+
+    async fn ask<P: Serialize, R: DeserializeOwned>(&self, method: &str, params: &P) -> Result<R, HandlerError> {
+        match self.inner.version.era() {
+            Era::Handshake => {
+                let raw = self.inner.conn.request(method, params).await.map_err(HandlerError::Protocol)?;
+                serde_json::from_str(raw.get()).map_err(|e| {
+                    HandlerError::failed(format!("the client's answer to {method} is malformed: {e}"))
+                })
+            }
+            Era::Stateless => {
+                let n = self.inner.input_seq.fetch_add(1, Ordering::Relaxed);
+                let key = format!("r{n}");
+                if let Some(answer) = self.inner.answers.as_ref().and_then(|a| a.get(&key)) {
+                    return serde_json::from_value(answer.clone()).map_err(|e| {
+                        HandlerError::invalid_params(format!("inputResponses[{key}] is malformed: {e}"))
+                    });
+                }
+                let params = serde_json::to_value(params).map_err(|e| HandlerError::failed(e.to_string()))?;
+                Err(HandlerError::InputRequired(Box::new(InputNeeded {
+                    key,
+                    request: InputRequest { method: method.to_owned(), params: Some(params) },
+                })))
+            }
+        }
+    }
+}

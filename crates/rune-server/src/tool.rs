@@ -1,0 +1,272 @@
+//! Tools: a name, a JSON Schema for the arguments, and an async handler.
+//!
+//! [`ToolDef::new`] takes a typed handler: the argument type's schema is derived with
+//! `schemars`, every call's arguments are validated against that schema before the handler
+//! runs (a violation becomes an `isError` result naming the field), then decoded into the
+//! type. [`ToolDef::raw`] takes a schema you wrote and hands the handler the JSON itself.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use rune_proto::model::{CallToolResult, Content, JsonObject, Tool, ToolAnnotations};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::{HandlerError, RequestContext};
+
+/// A boxed, sendable future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+pub(crate) type ToolFn =
+    dyn Fn(Value, RequestContext) -> BoxFuture<Result<CallToolResult, HandlerError>> + Send + Sync;
+
+/// A tool the server offers: its description and its handler.
+#[derive(Clone)]
+pub struct ToolDef {
+    pub(crate) tool: Tool,
+    pub(crate) validator: Option<Arc<jsonschema::Validator>>,
+    pub(crate) handler: Arc<ToolFn>,
+    pub(crate) spawn: bool,
+}
+
+impl std::fmt::Debug for ToolDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolDef").field("tool", &self.tool).field("spawn", &self.spawn).finish()
+    }
+}
+
+/// Arguments of a tool that takes none.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, JsonSchema)]
+pub struct NoArgs {}
+
+/// What a tool handler may return: anything that becomes a [`CallToolResult`].
+pub trait IntoCallToolResult {
+    /// The conversion.
+    fn into_call_tool_result(self) -> CallToolResult;
+}
+
+impl IntoCallToolResult for CallToolResult {
+    fn into_call_tool_result(self) -> CallToolResult {
+        self
+    }
+}
+
+impl IntoCallToolResult for String {
+    fn into_call_tool_result(self) -> CallToolResult {
+        CallToolResult::text(self)
+    }
+}
+
+impl IntoCallToolResult for &'static str {
+    fn into_call_tool_result(self) -> CallToolResult {
+        CallToolResult::text(self)
+    }
+}
+
+impl IntoCallToolResult for Content {
+    fn into_call_tool_result(self) -> CallToolResult {
+        CallToolResult::new(vec![self])
+    }
+}
+
+impl IntoCallToolResult for Vec<Content> {
+    fn into_call_tool_result(self) -> CallToolResult {
+        CallToolResult::new(self)
+    }
+}
+
+/// A structured result: serialized into `structuredContent`, and as JSON text into `content`
+/// for clients that read only text.
+#[derive(Debug, Clone)]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoCallToolResult for Json<T> {
+    fn into_call_tool_result(self) -> CallToolResult {
+        match serde_json::to_value(&self.0) {
+            Ok(v) => CallToolResult::text(v.to_string()).with_structured(v),
+            Err(e) => CallToolResult::error(format!("result could not be serialized: {e}")),
+        }
+    }
+}
+
+/// The JSON Schema of `T` as MCP clients want it: draft 2020-12, subschemas inlined, no
+/// `$schema` key (Gemini CLI rejects it).
+pub fn schema_for<T: JsonSchema>() -> JsonObject {
+    let settings = schemars::generate::SchemaSettings::draft2020_12().with(|s| {
+        s.inline_subschemas = true;
+        s.meta_schema = None;
+    });
+    let schema = settings.into_generator().into_root_schema_for::<T>();
+    let mut obj = match schema.to_value() {
+        Value::Object(o) => o,
+        _ => JsonObject::new(),
+    };
+    obj.remove("$schema");
+    obj.remove("title");
+    if !obj.contains_key("type") {
+        obj.insert("type".into(), Value::String("object".into()));
+    }
+    obj
+}
+
+impl ToolDef {
+    /// A tool whose arguments are the typed `A`.
+    ///
+    /// ```
+    /// use rune_server::{ToolDef, RequestContext, HandlerError};
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Echo { message: String }
+    /// let tool = ToolDef::new("echo", "Repeats the message", |a: Echo, _cx: RequestContext| async move {
+    ///     Ok::<_, HandlerError>(a.message)
+    /// });
+    /// assert_eq!(tool.name(), "echo");
+    /// ```
+    pub fn new<A, F, Fut, R>(name: impl Into<String>, description: impl Into<String>, f: F) -> Self
+    where
+        A: DeserializeOwned + JsonSchema + Send + 'static,
+        F: Fn(A, RequestContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, HandlerError>> + Send + 'static,
+        R: IntoCallToolResult,
+    {
+        let f = Arc::new(f);
+        let handler: Arc<ToolFn> = Arc::new(move |args: Value, cx: RequestContext| {
+            let f = f.clone();
+            Box::pin(async move {
+                let args: A = serde_json::from_value(args)
+                    .map_err(|e| HandlerError::failed(format!("Invalid arguments: {e}")))?;
+                f(args, cx).await.map(IntoCallToolResult::into_call_tool_result)
+            }) as BoxFuture<_>
+        });
+        Self::build(name.into(), description.into(), schema_for::<A>(), handler)
+    }
+
+    /// A tool with a hand-written input schema; the handler receives the validated JSON.
+    pub fn raw<F, Fut, R>(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        input_schema: JsonObject,
+        f: F,
+    ) -> Self
+    where
+        F: Fn(Value, RequestContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, HandlerError>> + Send + 'static,
+        R: IntoCallToolResult,
+    {
+        let f = Arc::new(f);
+        let handler: Arc<ToolFn> = Arc::new(move |args: Value, cx: RequestContext| {
+            let f = f.clone();
+            Box::pin(async move { f(args, cx).await.map(IntoCallToolResult::into_call_tool_result) })
+                as BoxFuture<_>
+        });
+        Self::build(name.into(), description.into(), input_schema, handler)
+    }
+
+    fn build(name: String, description: String, schema: JsonObject, handler: Arc<ToolFn>) -> Self {
+        let validator = compile(&schema);
+        ToolDef {
+            tool: Tool {
+                name,
+                title: None,
+                description: Some(description).filter(|d| !d.is_empty()),
+                input_schema: Arc::new(schema),
+                output_schema: None,
+                annotations: None,
+                icons: None,
+                execution: None,
+                meta: None,
+            },
+            validator,
+            handler,
+            spawn: false,
+        }
+    }
+
+    /// The tool's name.
+    pub fn name(&self) -> &str {
+        &self.tool.name
+    }
+
+    /// The tool as `tools/list` shows it.
+    pub fn tool(&self) -> &Tool {
+        &self.tool
+    }
+
+    /// Sets the display title.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.tool.title = Some(title.into());
+        self
+    }
+
+    /// Sets the behaviour hints.
+    pub fn annotations(mut self, annotations: ToolAnnotations) -> Self {
+        self.tool.annotations = Some(annotations);
+        self
+    }
+
+    /// Declares the schema of `structuredContent` from a type.
+    pub fn output_schema<T: JsonSchema>(mut self) -> Self {
+        self.tool.output_schema = Some(Arc::new(schema_for::<T>()));
+        self
+    }
+
+    /// Declares the schema of `structuredContent`.
+    pub fn output_schema_json(mut self, schema: JsonObject) -> Self {
+        self.tool.output_schema = Some(Arc::new(schema));
+        self
+    }
+
+    /// Sets `_meta` on the tool's description.
+    pub fn meta(mut self, meta: JsonObject) -> Self {
+        self.tool.meta = Some(meta);
+        self
+    }
+
+    /// Runs each call as its own runtime task, so CPU-heavy work runs in parallel with the
+    /// connection. By default a call runs on the connection's task, which is cheaper: an
+    /// `async` handler that awaits never blocks other calls, but one that computes for long
+    /// without awaiting does.
+    pub fn spawn(mut self) -> Self {
+        self.spawn = true;
+        self
+    }
+
+    /// Checks arguments against the input schema; the error names the offending field.
+    pub(crate) fn validate(&self, args: &Value) -> Result<(), String> {
+        let Some(v) = &self.validator else { return Ok(()) };
+        let mut errors = v.iter_errors(args).peekable();
+        if errors.peek().is_none() {
+            return Ok(());
+        }
+        let msgs: Vec<String> = errors
+            .take(5)
+            .map(|e| {
+                let path = e.instance_path().to_string();
+                if path.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{path}: {e}")
+                }
+            })
+            .collect();
+        Err(format!(
+            "Invalid arguments for tool `{}`: {}",
+            self.tool.name,
+            msgs.join("; ")
+        ))
+    }
+}
+
+/// Compiles a schema; one that does not compile is reported and left unchecked rather than
+/// making the tool unusable.
+fn compile(schema: &JsonObject) -> Option<Arc<jsonschema::Validator>> {
+    match jsonschema::validator_for(&Value::Object(schema.clone())) {
+        Ok(v) => Some(Arc::new(v)),
+        Err(e) => {
+            tracing::warn!("tool input schema does not compile, arguments are not validated: {e}");
+            None
+        }
+    }
+}
