@@ -58,6 +58,9 @@ def dump(obj: Any) -> Any:
 
 
 def error_dict(exc: BaseException) -> dict[str, Any]:
+    # anyio task groups wrap the real failure (e.g. MCPError -32001 "timed out") in exception groups
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
     if isinstance(exc, MCPError):
         out: dict[str, Any] = {"kind": "mcp", "code": exc.error.code, "message": exc.error.message}
         if exc.error.data is not None:
@@ -300,7 +303,10 @@ async def amain(args: argparse.Namespace, server: list[str]) -> int:
                 await client.__aenter__()
             except BaseException as exc:
                 out["ok"] = False
-                out["error"] = {"stage": "connect", **error_dict(exc)}
+                if isinstance(exc, anyio.get_cancelled_exc_class()):
+                    out["error"] = {"stage": "connect", "kind": "timeout", "message": f"run exceeded {args.deadline}s"}
+                else:
+                    out["error"] = {"stage": "connect", **error_dict(exc)}
                 print(f"py_client: connect failed: {exc!r}", file=sys.stderr)
                 traceback.print_exc(file=sys.stderr)
                 return finish(out, 2)

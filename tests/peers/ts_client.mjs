@@ -140,7 +140,8 @@ class ObservingTransport {
 
 function errorDict(e) {
   if (e && typeof e.code === 'number') {
-    const out = { kind: 'mcp', code: e.code, message: e.message };
+    // McpError prefixes "MCP error <code>: " to the server's message; report the server's message alone
+    const out = { kind: 'mcp', code: e.code, message: String(e.message).replace(/^MCP error -?\d+: /, '') };
     if (e.data !== undefined) out.data = e.data;
     return out;
   }
@@ -206,7 +207,10 @@ async function main() {
   const transport = new ObservingTransport(inner, { pinVersion: opts.version, trace: opts.trace });
   const reqOpts = { timeout: opts.timeout * 1000 };
 
+  let finished = false;
   const finish = async (code) => {
+    if (finished) return; // the --deadline timer and the normal path must not both print
+    finished = true;
     out.log_messages = logs;
     out.other_notifications = notifications;
     if (clientErrors.length) out.client_errors = clientErrors; // errors the SDK reported via Client.onerror // notifications with no dedicated handler (not progress or logging)
@@ -243,7 +247,8 @@ async function main() {
   if (client.getInstructions()) out.instructions = client.getInstructions();
   const caps = out.server_capabilities ?? {};
 
-  if (opts.logLevel && caps.logging) {
+  if (opts.logLevel) {
+    // sent even when the server does not advertise `logging` (the Python SDK server logs without advertising it)
     await step('logging/setLevel', async () => {
       await client.setLoggingLevel(opts.logLevel, reqOpts);
       return { level: opts.logLevel };

@@ -109,6 +109,9 @@ pub struct CaseReport {
     pub cpu_us_per_call: Option<f64>,
     /// Where the CPU time came from.
     pub cpu_source: CpuSource,
+    /// The benchmark client's own CPU time per call, in microseconds (if it
+    /// approaches the wall time per call, the client is the bottleneck).
+    pub client_cpu_us_per_call: Option<f64>,
 }
 
 impl CaseReport {
@@ -131,6 +134,7 @@ impl CaseReport {
             max_us: outcome.latency.map(|l| us(l.max)),
             cpu_us_per_call: (outcome.calls > 0).then(|| us(outcome.cpu_ns) / calls),
             cpu_source: outcome.cpu_source,
+            client_cpu_us_per_call: (outcome.calls > 0).then(|| us(outcome.client_cpu_ns) / calls),
         }
     }
 }

@@ -193,7 +193,7 @@ pub fn render_table(servers: &[ServerReport]) -> String {
         for c in &s.cases {
             let _ = write!(
                 out,
-                "\n  {}: {} calls in {:.2} s{}, CPU from {:?}",
+                "\n  {}: {} calls in {:.2} s{}, client CPU/call {}, server CPU from {:?}",
                 c.label,
                 c.calls,
                 c.elapsed_s,
@@ -202,6 +202,8 @@ pub fn render_table(servers: &[ServerReport]) -> String {
                 } else {
                     ""
                 },
+                c.client_cpu_us_per_call
+                    .map_or("—".to_string(), |v| format_value(v, Unit::Micros)),
                 c.cpu_source
             );
         }

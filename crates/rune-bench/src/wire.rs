@@ -77,43 +77,39 @@ pub fn discover_request(id: u64, meta: &str) -> Vec<u8> {
 /// that a reply given to the wrong request is caught.
 #[derive(Debug, Clone)]
 pub struct Messages {
-    /// `None` for short messages, else the payload size in bytes.
-    payload: Option<usize>,
+    /// `None` for short messages, else filler of the payload size.
+    filler: Option<Vec<u8>>,
 }
 
 impl Messages {
     /// Short messages: `hello <id>`.
     pub fn short() -> Self {
-        Self { payload: None }
+        Self { filler: None }
     }
 
     /// Messages of `bytes` bytes: `<id>:` followed by filler (longer only if
     /// `bytes` is too small to hold the id).
     pub fn payload(bytes: usize) -> Self {
+        let filler = FILLER.iter().copied().cycle().take(bytes).collect();
         Self {
-            payload: Some(bytes),
+            filler: Some(filler),
         }
     }
 
     /// Appends the message text for `id` (no quotes, no escaping needed).
     pub fn write(&self, id: u64, out: &mut Vec<u8>) {
-        match self.payload {
+        let mut digits = [0; 20];
+        let digits = id_digits(id, &mut digits);
+        match &self.filler {
             None => {
                 out.extend_from_slice(b"hello ");
-                out.extend_from_slice(id_digits(id, &mut [0; 20]));
+                out.extend_from_slice(digits);
             }
-            Some(bytes) => {
-                let mut digits = [0; 20];
-                let digits = id_digits(id, &mut digits);
+            Some(filler) => {
                 out.extend_from_slice(digits);
                 out.push(b':');
-                let prefix = digits.len() + 1;
-                let mut left = bytes.saturating_sub(prefix);
-                while left > 0 {
-                    let take = left.min(FILLER.len());
-                    out.extend_from_slice(&FILLER[..take]);
-                    left -= take;
-                }
+                let rest = filler.len().saturating_sub(digits.len() + 1);
+                out.extend_from_slice(&filler[..rest]);
             }
         }
     }
@@ -123,19 +119,13 @@ impl Messages {
         let text = text.as_bytes();
         let mut digits = [0u8; 20];
         let digits = id_digits(id, &mut digits);
-        match self.payload {
+        match &self.filler {
             None => text.strip_prefix(b"hello ".as_slice()) == Some(digits),
-            Some(bytes) => {
-                let Some(rest) = text.strip_prefix(digits) else {
-                    return false;
-                };
-                let Some(rest) = rest.strip_prefix(b":".as_slice()) else {
-                    return false;
-                };
-                rest.len() == bytes.saturating_sub(digits.len() + 1)
-                    && rest
-                        .chunks(FILLER.len())
-                        .all(|chunk| chunk == &FILLER[..chunk.len()])
+            Some(filler) => {
+                let rest = filler.len().saturating_sub(digits.len() + 1);
+                text.strip_prefix(digits)
+                    .and_then(|t| t.strip_prefix(b":".as_slice()))
+                    == Some(&filler[..rest])
             }
         }
     }

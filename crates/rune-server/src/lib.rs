@@ -60,6 +60,7 @@ mod mrtr;
 mod prompt;
 mod resource;
 mod server;
+pub mod listen;
 pub mod stdio;
 mod tool;
 

@@ -1,0 +1,52 @@
+//! Serving on an address given as a URL (`--listen`).
+//!
+//! `tcp://HOST:PORT` serves newline-delimited JSON to each TCP client, one connection per
+//! client, exactly like stdio. Port 0 picks a free port; the bound address is logged to
+//! stderr as `listening on tcp://…`. The HTTP and WebSocket transports come with their own
+//! schemes.
+
+use std::io;
+
+use crate::Server;
+
+/// Serves `server` on `url` until the process ends.
+pub async fn serve_url(server: &Server, url: &str) -> io::Result<()> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("{url:?} is not a URL (expected tcp://HOST:PORT)"))
+    })?;
+    match scheme {
+        "tcp" => serve_tcp(server, rest.trim_end_matches('/')).await,
+        "http" | "https" | "ws" | "wss" => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{scheme}:// is not available in this build yet; use stdio or tcp://HOST:PORT"),
+        )),
+        other => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("unknown scheme {other:?} in {url:?} (expected tcp://HOST:PORT)"),
+        )),
+    }
+}
+
+async fn serve_tcp(server: &Server, addr: &str) -> io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    eprintln!("listening on tcp://{}", listener.local_addr()?);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of descriptors and the like: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let server = server.clone();
+        tokio::spawn(async move {
+            let (r, w) = stream.into_split();
+            if let Err(e) = server.serve(r, w).await {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+        });
+    }
+}
