@@ -1,1 +1,36 @@
-fn main() {}
+//! The `rune` command. This crate is glue: argument parsing, configuration, logging set-up;
+//! the work is done by the library crates.
+
+mod config;
+mod mcp_server;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Rune: a fast, complete Model Context Protocol toolkit.
+#[derive(Debug, Parser)]
+#[command(name = "rune", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve Rune's built-in tools over MCP (stdio by default).
+    McpServer(mcp_server::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::McpServer(args) => match mcp_server::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rune mcp-server: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
