@@ -35,17 +35,24 @@ pub(crate) struct Config {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
 }
 
 impl Config {
     pub(crate) fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        let mut config: Config = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
         // Relative roots are relative to the file, not to wherever rune was started.
         let base = path.parent().unwrap_or(Path::new("."));
         for root in &mut config.roots {
@@ -71,7 +78,9 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("rune.toml");
         std::fs::write(&file, "rots = [\"a\"]\n").expect("write");
-        let err = Config::load(&file).expect_err("typo must be refused").to_string();
+        let err = Config::load(&file)
+            .expect_err("typo must be refused")
+            .to_string();
         assert!(err.contains("rune.toml") && err.contains("rots"), "{err}");
         std::fs::write(&file, "roots = \"a\"\n").expect("write");
         assert!(Config::load(&file).is_err());

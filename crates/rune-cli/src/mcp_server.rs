@@ -36,29 +36,49 @@ pub(crate) fn settings(args: Args) -> Result<Settings, Box<dyn std::error::Error
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    let mut roots = if args.roots.is_empty() { file.roots } else { args.roots };
+    let mut roots = if args.roots.is_empty() {
+        file.roots
+    } else {
+        args.roots
+    };
     if roots.is_empty() {
         roots.push(std::env::current_dir()?);
     }
     let roots = roots
         .into_iter()
         .map(|r| {
-            let canon = r.canonicalize().map_err(|e| format!("root {}: {e}", r.display()))?;
+            let canon = r
+                .canonicalize()
+                .map_err(|e| format!("root {}: {e}", r.display()))?;
             if !canon.is_dir() {
                 return Err(format!("root {} is not a directory", r.display()));
             }
             Ok(canon)
         })
         .collect::<Result<Vec<_>, String>>()?;
-    let log_level = args.log_level.or(file.log_level).unwrap_or_else(|| "warn".into());
+    let log_level = args
+        .log_level
+        .or(file.log_level)
+        .unwrap_or_else(|| "warn".into());
     if !["error", "warn", "info", "debug", "trace", "off"].contains(&log_level.as_str()) {
-        return Err(format!("unknown log level {log_level:?} (error, warn, info, debug, trace, off)").into());
+        return Err(format!(
+            "unknown log level {log_level:?} (error, warn, info, debug, trace, off)"
+        )
+        .into());
     }
-    Ok(Settings { roots, log_level, listen: args.listen.or(file.listen) })
+    Ok(Settings {
+        roots,
+        log_level,
+        listen: args.listen.or(file.listen),
+    })
 }
 
 fn server(settings: &Settings) -> Server {
-    let roots: Vec<String> = settings.roots.iter().map(|r| r.display().to_string()).collect();
+    let roots: Vec<String> = settings
+        .roots
+        .iter()
+        .map(|r| r.display().to_string())
+        .collect();
     Server::builder("rune", env!("CARGO_PKG_VERSION"))
         .instructions(format!(
             "Rune's built-in tools. Files are accessible only inside these roots: {}.",
@@ -72,10 +92,15 @@ pub(crate) fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let settings = settings(args)?;
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUNE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.log_level));
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .init();
     tracing::info!(roots = ?settings.roots, "starting rune mcp-server");
     let server = server(&settings);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         match &settings.listen {
             None => server.serve_stdio().await,

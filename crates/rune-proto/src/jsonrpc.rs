@@ -131,7 +131,11 @@ pub struct ErrorObject {
 impl ErrorObject {
     /// An error with a code and a message.
     pub fn new(code: i64, message: impl Into<String>) -> Self {
-        ErrorObject { code, message: message.into(), data: None }
+        ErrorObject {
+            code,
+            message: message.into(),
+            data: None,
+        }
     }
     /// Attaches `data`.
     pub fn with_data(mut self, data: serde_json::Value) -> Self {
@@ -148,7 +152,10 @@ impl ErrorObject {
     }
     /// -32601.
     pub fn method_not_found(method: &str) -> Self {
-        Self::new(code::METHOD_NOT_FOUND, format!("Method not found: {method}"))
+        Self::new(
+            code::METHOD_NOT_FOUND,
+            format!("Method not found: {method}"),
+        )
     }
     /// -32602.
     pub fn invalid_params(message: impl Into<String>) -> Self {
@@ -299,8 +306,15 @@ impl<'a> Message<'a> {
             }
         }
         match (env.method, id) {
-            (Some(method), Some(id)) => Ok(Message::Request { id, method, params: env.params }),
-            (Some(method), None) => Ok(Message::Notification { method, params: env.params }),
+            (Some(method), Some(id)) => Ok(Message::Request {
+                id,
+                method,
+                params: env.params,
+            }),
+            (Some(method), None) => Ok(Message::Notification {
+                method,
+                params: env.params,
+            }),
             (None, id) => match (env.result, env.error) {
                 (Some(result), None) => match id {
                     Some(id) => Ok(Message::Response { id, result }),
@@ -311,7 +325,10 @@ impl<'a> Message<'a> {
                         .map_err(|e| bad(id.clone(), &format!("malformed error object: {e}")))?;
                     Ok(Message::ErrorResponse { id, error })
                 }
-                _ => Err(bad(id, "a message needs \"method\", \"result\" or \"error\"")),
+                _ => Err(bad(
+                    id,
+                    "a message needs \"method\", \"result\" or \"error\"",
+                )),
             },
         }
     }
@@ -367,7 +384,11 @@ pub fn write_response<T: Serialize + ?Sized>(out: &mut Vec<u8>, id: &Id, result:
     begin_response(out, id);
     if serde_json::to_writer(&mut *out, result).is_err() {
         out.truncate(start);
-        write_error(out, Some(id), &ErrorObject::internal("result could not be serialized"));
+        write_error(
+            out,
+            Some(id),
+            &ErrorObject::internal("result could not be serialized"),
+        );
         return;
     }
     finish(out);
@@ -468,15 +489,30 @@ mod tests {
 
     #[test]
     fn malformed_json_is_a_parse_error_and_wrong_shape_an_invalid_request() {
-        assert_eq!(parse("{\"jsonrpc\":").expect_err("eof").error.code, code::PARSE_ERROR);
-        assert_eq!(parse("not json").expect_err("syntax").error.code, code::PARSE_ERROR);
-        assert_eq!(parse("42").expect_err("number").error.code, code::INVALID_REQUEST);
         assert_eq!(
-            parse(r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#).expect_err("v").error.code,
+            parse("{\"jsonrpc\":").expect_err("eof").error.code,
+            code::PARSE_ERROR
+        );
+        assert_eq!(
+            parse("not json").expect_err("syntax").error.code,
+            code::PARSE_ERROR
+        );
+        assert_eq!(
+            parse("42").expect_err("number").error.code,
+            code::INVALID_REQUEST
+        );
+        assert_eq!(
+            parse(r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#)
+                .expect_err("v")
+                .error
+                .code,
             code::INVALID_REQUEST
         );
         let e = parse(r#"{"jsonrpc":"2.0","id":3,"method":"x","params":5}"#).expect_err("p");
-        assert_eq!((e.id, e.error.code), (Some(Id::Int(3)), code::INVALID_REQUEST));
+        assert_eq!(
+            (e.id, e.error.code),
+            (Some(Id::Int(3)), code::INVALID_REQUEST)
+        );
     }
 
     #[test]
@@ -486,15 +522,23 @@ mod tests {
         let m = parse(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"no"}}"#)
             .expect("an error response may have a null id");
         assert!(matches!(m, Message::ErrorResponse { id: None, .. }));
-        let m = parse(r#"{"jsonrpc":"2.0","id":2,"error":{"code":-1,"message":"no"}}"#)
-            .expect("ok");
-        assert!(matches!(m, Message::ErrorResponse { id: Some(Id::Int(2)), .. }));
+        let m =
+            parse(r#"{"jsonrpc":"2.0","id":2,"error":{"code":-1,"message":"no"}}"#).expect("ok");
+        assert!(matches!(
+            m,
+            Message::ErrorResponse {
+                id: Some(Id::Int(2)),
+                ..
+            }
+        ));
     }
 
     #[test]
     fn escaped_string_ids_round_trip() {
         let m = parse(r#"{"jsonrpc":"2.0","id":"a\"b\n","method":"ping"}"#).expect("ok");
-        let Message::Request { id, .. } = m else { panic!("request expected") };
+        let Message::Request { id, .. } = m else {
+            panic!("request expected")
+        };
         let mut out = Vec::new();
         write_error(&mut out, Some(&id), &ErrorObject::method_not_found("ping"));
         let v: serde_json::Value = serde_json::from_slice(&out).expect("valid json");

@@ -147,7 +147,10 @@ mod tests {
 
     #[test]
     fn only_2025_03_26_allows_batches() {
-        let batching: Vec<_> = ProtocolVersion::ALL.into_iter().filter(|v| v.allows_batches()).collect();
+        let batching: Vec<_> = ProtocolVersion::ALL
+            .into_iter()
+            .filter(|v| v.allows_batches())
+            .collect();
         assert_eq!(batching, [ProtocolVersion::V2025_03_26]);
     }
 
@@ -155,7 +158,13 @@ mod tests {
     fn eras() {
         assert_eq!(ProtocolVersion::V2026_07_28.era(), Era::Stateless);
         assert!(HANDSHAKE_VERSIONS.iter().all(|v| v.era() == Era::Handshake));
-        assert_eq!(ProtocolVersion::V2026_07_28.resource_not_found_code(), -32602);
-        assert_eq!(ProtocolVersion::V2025_11_25.resource_not_found_code(), -32002);
+        assert_eq!(
+            ProtocolVersion::V2026_07_28.resource_not_found_code(),
+            -32602
+        );
+        assert_eq!(
+            ProtocolVersion::V2025_11_25.resource_not_found_code(),
+            -32002
+        );
     }
 }

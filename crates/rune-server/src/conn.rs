@@ -152,7 +152,9 @@ impl ConnShared {
         let _forget = Forget(self, id);
         match rx.await {
             Ok(r) => r,
-            Err(_) => Err(ErrorObject::internal("the connection closed before the client answered")),
+            Err(_) => Err(ErrorObject::internal(
+                "the connection closed before the client answered",
+            )),
         }
     }
 
@@ -164,7 +166,10 @@ impl ConnShared {
         if legacy {
             self.notify(
                 "notifications/resources/updated",
-                &ResourceUpdatedParams { uri: uri.to_owned(), meta: None },
+                &ResourceUpdatedParams {
+                    uri: uri.to_owned(),
+                    meta: None,
+                },
             );
         }
         let listeners: Vec<Id> = lock(&self.listeners)
@@ -175,7 +180,10 @@ impl ConnShared {
         for id in listeners {
             self.notify(
                 "notifications/resources/updated",
-                &ResourceUpdatedParams { uri: uri.to_owned(), meta: Some(subscription_meta(&id)) },
+                &ResourceUpdatedParams {
+                    uri: uri.to_owned(),
+                    meta: Some(subscription_meta(&id)),
+                },
             );
         }
     }
@@ -198,14 +206,19 @@ impl ConnShared {
             .map(|(id, _)| id.clone())
             .collect();
         for id in listeners {
-            self.notify(kind.method(), &serde_json::json!({ "_meta": subscription_meta(&id) }));
+            self.notify(
+                kind.method(),
+                &serde_json::json!({ "_meta": subscription_meta(&id) }),
+            );
         }
     }
 
     /// The input ended: no answer to our requests can come any more.
     fn input_closed(&self) {
         for (_, tx) in lock(&self.pending).drain() {
-            let _ = tx.send(Err(ErrorObject::internal("the client closed the connection")));
+            let _ = tx.send(Err(ErrorObject::internal(
+                "the client closed the connection",
+            )));
         }
         self.shutdown.cancel();
     }
@@ -308,7 +321,11 @@ struct Dress {
 
 impl Dress {
     fn of(version: ProtocolVersion) -> Self {
-        Dress { modern: version.era() == Era::Stateless, cacheable: false, result_type: "complete" }
+        Dress {
+            modern: version.era() == Era::Stateless,
+            cacheable: false,
+            result_type: "complete",
+        }
     }
     fn cacheable(mut self) -> Self {
         self.cacheable = true;
@@ -316,7 +333,13 @@ impl Dress {
     }
 }
 
-fn write_result<T: WireResult>(server: &ServerInner, out: &mut Vec<u8>, id: &Id, mut result: T, d: Dress) {
+fn write_result<T: WireResult>(
+    server: &ServerInner,
+    out: &mut Vec<u8>,
+    id: &Id,
+    mut result: T,
+    d: Dress,
+) {
     let start = out.len();
     let mut splice_meta = false;
     if d.modern {
@@ -331,7 +354,11 @@ fn write_result<T: WireResult>(server: &ServerInner, out: &mut Vec<u8>, id: &Id,
     let body = out.len();
     if serde_json::to_writer(&mut *out, &result).is_err() {
         out.truncate(start);
-        jsonrpc::write_error(out, Some(id), &ErrorObject::internal("result could not be serialized"));
+        jsonrpc::write_error(
+            out,
+            Some(id),
+            &ErrorObject::internal("result could not be serialized"),
+        );
         return;
     }
     if d.modern && out.last() == Some(&b'}') {
@@ -344,7 +371,11 @@ fn write_result<T: WireResult>(server: &ServerInner, out: &mut Vec<u8>, id: &Id,
         out.push(b'"');
         if d.cacheable && d.result_type == "complete" {
             out.extend_from_slice(b",\"ttlMs\":");
-            out.extend_from_slice(itoa::Buffer::new().format(server.options.list_ttl_ms).as_bytes());
+            out.extend_from_slice(
+                itoa::Buffer::new()
+                    .format(server.options.list_ttl_ms)
+                    .as_bytes(),
+            );
             out.extend_from_slice(match server.options.cache_scope {
                 CacheScope::Public => b",\"cacheScope\":\"public\"",
                 CacheScope::Private => b",\"cacheScope\":\"private\"",
@@ -383,7 +414,8 @@ struct MetaKeys<'a> {
 
 fn params<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<T, ErrorObject> {
     let text = raw.map_or("{}", |r| r.get());
-    serde_json::from_str(text).map_err(|e| ErrorObject::invalid_params(format!("Invalid params: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| ErrorObject::invalid_params(format!("Invalid params: {e}")))
 }
 
 /// Everything the engine knows about one request before dispatch.
@@ -445,7 +477,12 @@ struct Engine {
 }
 
 /// Serves one connection until the peer closes its input and every request is answered.
-pub(crate) async fn run<R, W>(server: &Server, mut reader: R, mut writer: W, lock_era: bool) -> io::Result<()>
+pub(crate) async fn run<R, W>(
+    server: &Server,
+    mut reader: R,
+    mut writer: W,
+    lock_era: bool,
+) -> io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -453,16 +490,25 @@ where
     let conn = Arc::new(ConnShared::new(server.inner.clone(), lock_era));
     server.track(&conn);
     let opts = server.inner.options.clone();
-    let mut eng = Engine { conn: conn.clone(), tasks: FuturesUnordered::new(), inflight: HashMap::new() };
+    let mut eng = Engine {
+        conn: conn.clone(),
+        tasks: FuturesUnordered::new(),
+        inflight: HashMap::new(),
+    };
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut scanned = 0usize;
     let mut discarding = false;
     let mut eof = false;
     let mut outbuf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let result = loop {
-        // 1. Every complete line becomes a message.
+        // 1. Every complete line becomes a message, as long as the in-flight limit allows.
         let mut start = 0;
+        let mut held_back = false;
         while let Some(pos) = memchr::memchr(b'\n', &buf[scanned..]) {
+            if eng.tasks.len() >= opts.max_in_flight {
+                held_back = true;
+                break;
+            }
             let end = scanned + pos;
             if discarding {
                 discarding = false;
@@ -475,8 +521,8 @@ where
         if start > 0 {
             buf.drain(..start);
         }
-        scanned = buf.len();
-        if eof && !buf.is_empty() {
+        scanned = if held_back { 0 } else { buf.len() };
+        if eof && !held_back && !buf.is_empty() {
             if !discarding {
                 let rest = std::mem::take(&mut buf);
                 eng.on_frame(&rest);
@@ -511,15 +557,22 @@ where
                 writer.flush().await
             };
             if let Err(e) = w.await {
-                break if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e) };
+                break if e.kind() == io::ErrorKind::BrokenPipe {
+                    Ok(())
+                } else {
+                    Err(e)
+                };
             }
             outbuf.clear();
             if outbuf.capacity() > 1 << 20 {
                 outbuf.shrink_to(64 * 1024);
             }
         }
-        if eof && eng.tasks.is_empty() {
+        if eof && eng.tasks.is_empty() && !held_back {
             break Ok(());
+        }
+        if held_back && eng.tasks.len() < opts.max_in_flight {
+            continue; // lines are waiting in the buffer: serve them before reading more
         }
         // 4. Wait for input, a finished request, or output from a handler.
         let can_read = !eof && eng.tasks.len() < opts.max_in_flight;
@@ -589,7 +642,10 @@ impl Engine {
         if items.is_empty() {
             return sink.error(None, &ErrorObject::invalid_request("empty batch"));
         }
-        let batch = Sink::Batch(Arc::new(Batch { conn: self.conn.clone(), parts: Mutex::new(Vec::new()) }));
+        let batch = Sink::Batch(Arc::new(Batch {
+            conn: self.conn.clone(),
+            parts: Mutex::new(Vec::new()),
+        }));
         for item in items {
             self.on_message(item.get().as_bytes(), &batch);
         }
@@ -623,12 +679,14 @@ impl Engine {
                     tracing::debug!(%id, "response to an unknown request ignored");
                 }
             }
-            Ok(Message::ErrorResponse { id, error }) => match id.and_then(|id| lock(&self.conn.pending).remove(&id)) {
-                Some(tx) => {
-                    let _ = tx.send(Err(error));
+            Ok(Message::ErrorResponse { id, error }) => {
+                match id.and_then(|id| lock(&self.conn.pending).remove(&id)) {
+                    Some(tx) => {
+                        let _ = tx.send(Err(error));
+                    }
+                    None => tracing::debug!(%error, "error response to an unknown request ignored"),
                 }
-                None => tracing::debug!(%error, "error response to an unknown request ignored"),
-            },
+            }
         }
     }
 
@@ -646,7 +704,12 @@ impl Engine {
                     #[serde(rename = "requestId", default)]
                     request_id: Option<Id>,
                 }
-                let Ok(P { request_id: Some(id) }) = params::<P>(raw) else { return };
+                let Ok(P {
+                    request_id: Some(id),
+                }) = params::<P>(raw)
+                else {
+                    return;
+                };
                 if let Some((abort, token)) = self.inflight.remove(&id) {
                     tracing::debug!(%id, "request cancelled by the client");
                     token.cancel();
@@ -659,7 +722,13 @@ impl Engine {
 
     /// Checks the era and the envelope, then dispatches. Returns a future for requests that
     /// do not finish at once.
-    fn on_request(&mut self, id: Id, method: &str, raw: Option<&RawValue>, sink: &Sink) -> Option<Started> {
+    fn on_request(
+        &mut self,
+        id: Id,
+        method: &str,
+        raw: Option<&RawValue>,
+        sink: &Sink,
+    ) -> Option<Started> {
         let env: Envelope<'_> = match params(raw) {
             Ok(e) => e,
             Err(e) => {
@@ -671,7 +740,10 @@ impl Engine {
             None => MetaKeys::default(),
             Some(Ok(k)) => k,
             Some(Err(e)) => {
-                sink.error(Some(&id), &ErrorObject::invalid_params(format!("Invalid _meta: {e}")));
+                sink.error(
+                    Some(&id),
+                    &ErrorObject::invalid_params(format!("Invalid _meta: {e}")),
+                );
                 return None;
             }
         };
@@ -742,7 +814,9 @@ impl Engine {
                 match params::<SetLevelParams>(raw) {
                     Ok(p) => {
                         lock(&self.conn.session).log_level = Some(p.level);
-                        sink.respond(|out| jsonrpc::write_response(out, &id, &serde_json::json!({})));
+                        sink.respond(|out| {
+                            jsonrpc::write_response(out, &id, &serde_json::json!({}))
+                        });
                     }
                     Err(e) => sink.error(Some(&id), &e),
                 }
@@ -762,7 +836,9 @@ impl Engine {
                             s.subscriptions.remove(&uri);
                         }
                         drop(s);
-                        sink.respond(|out| jsonrpc::write_response(out, &id, &serde_json::json!({})));
+                        sink.respond(|out| {
+                            jsonrpc::write_response(out, &id, &serde_json::json!({}))
+                        });
                     }
                     Err(e) => sink.error(Some(&id), &e),
                 }
@@ -770,7 +846,14 @@ impl Engine {
             }
             _ => {
                 let version = version.unwrap_or(ProtocolVersion::LATEST_HANDSHAKE);
-                let req = Req { id, method, params: raw, meta_raw, keys, version };
+                let req = Req {
+                    id,
+                    method,
+                    params: raw,
+                    meta_raw,
+                    keys,
+                    version,
+                };
                 self.feature(req, sink)
             }
         }
@@ -784,7 +867,10 @@ impl Engine {
         let mut s = lock(&self.conn.session);
         if s.version.is_some() {
             drop(s);
-            return sink.error(Some(id), &ErrorObject::invalid_request("initialize was already called"));
+            return sink.error(
+                Some(id),
+                &ErrorObject::invalid_request("initialize was already called"),
+            );
         }
         // Echo the client's version when we speak it; otherwise offer our newest.
         let version = ProtocolVersion::parse(&p.protocol_version)
@@ -795,7 +881,9 @@ impl Engine {
         s.caps = Arc::new(p.capabilities);
         s.client_info = Some(p.client_info);
         drop(s);
-        let server = Server { inner: self.conn.server.clone() };
+        let server = Server {
+            inner: self.conn.server.clone(),
+        };
         let result = InitializeResult {
             protocol_version: version.as_str().to_owned(),
             capabilities: server.capabilities(),
@@ -816,7 +904,11 @@ impl Engine {
         sink: &Sink,
     ) -> Option<Started> {
         let all_versions = || -> Vec<String> {
-            STATELESS_VERSIONS.iter().chain(HANDSHAKE_VERSIONS.iter()).map(|v| v.as_str().to_owned()).collect()
+            STATELESS_VERSIONS
+                .iter()
+                .chain(HANDSHAKE_VERSIONS.iter())
+                .map(|v| v.as_str().to_owned())
+                .collect()
         };
         if method == "initialize" {
             let requested = params::<InitializeParams>(raw)
@@ -859,8 +951,13 @@ impl Engine {
         let Some(version) = version else {
             sink.error(
                 Some(&id),
-                &ErrorObject::new(code::UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version")
-                    .with_data(serde_json::json!({ "supported": all_versions(), "requested": requested })),
+                &ErrorObject::new(
+                    code::UNSUPPORTED_PROTOCOL_VERSION,
+                    "Unsupported protocol version",
+                )
+                .with_data(
+                    serde_json::json!({ "supported": all_versions(), "requested": requested }),
+                ),
             );
             return None;
         };
@@ -869,13 +966,19 @@ impl Engine {
         {
             sink.error(
                 Some(&id),
-                &ErrorObject::invalid_params(format!("Invalid _meta[\"{}\"]: {}", meta_keys::LOG_LEVEL, level.get())),
+                &ErrorObject::invalid_params(format!(
+                    "Invalid _meta[\"{}\"]: {}",
+                    meta_keys::LOG_LEVEL,
+                    level.get()
+                )),
             );
             return None;
         }
         match method {
             "server/discover" => {
-                let server = Server { inner: self.conn.server.clone() };
+                let server = Server {
+                    inner: self.conn.server.clone(),
+                };
                 let result = DiscoverResult {
                     supported_versions: all_versions(),
                     capabilities: server.capabilities(),
@@ -883,25 +986,45 @@ impl Engine {
                     meta: None,
                 };
                 sink.respond(|out| {
-                    write_result(&self.conn.server, out, &id, result, Dress::of(version).cacheable())
+                    write_result(
+                        &self.conn.server,
+                        out,
+                        &id,
+                        result,
+                        Dress::of(version).cacheable(),
+                    )
                 });
                 None
             }
             "subscriptions/listen" => self.listen(id, raw, sink),
             _ => {
-                let req = Req { id, method, params: raw, meta_raw, keys, version };
+                let req = Req {
+                    id,
+                    method,
+                    params: raw,
+                    meta_raw,
+                    keys,
+                    version,
+                };
                 self.feature(req, sink)
             }
         }
     }
 
     fn has_resources(&self) -> bool {
-        Server { inner: self.conn.server.clone() }.capabilities().resources.is_some()
+        Server {
+            inner: self.conn.server.clone(),
+        }
+        .capabilities()
+        .resources
+        .is_some()
     }
 
     /// The methods both eras share.
     fn feature(&mut self, req: Req<'_>, sink: &Sink) -> Option<Started> {
-        let server = Server { inner: self.conn.server.clone() };
+        let server = Server {
+            inner: self.conn.server.clone(),
+        };
         let caps = server.capabilities();
         let reg = server.registry();
         let dress = Dress::of(req.version);
@@ -910,31 +1033,59 @@ impl Engine {
         };
         match req.method {
             "tools/list" if caps.tools.is_some() => {
-                self.page(&req, sink, &reg.tools, |t| t.tool.clone(), |tools, next| ListToolsResult {
-                    tools,
-                    next_cursor: next,
-                    meta: None,
-                });
+                self.page(
+                    &req,
+                    sink,
+                    &reg.tools,
+                    |t| t.tool.clone(),
+                    |tools, next| ListToolsResult {
+                        tools,
+                        next_cursor: next,
+                        meta: None,
+                    },
+                );
                 None
             }
             "resources/list" if caps.resources.is_some() => {
-                self.page(&req, sink, &reg.resources, |r| r.resource.clone(), |resources, next| {
-                    ListResourcesResult { resources, next_cursor: next, meta: None }
-                });
+                self.page(
+                    &req,
+                    sink,
+                    &reg.resources,
+                    |r| r.resource.clone(),
+                    |resources, next| ListResourcesResult {
+                        resources,
+                        next_cursor: next,
+                        meta: None,
+                    },
+                );
                 None
             }
             "resources/templates/list" if caps.resources.is_some() => {
-                self.page(&req, sink, &reg.templates, |t| t.template.clone(), |resource_templates, next| {
-                    ListResourceTemplatesResult { resource_templates, next_cursor: next, meta: None }
-                });
+                self.page(
+                    &req,
+                    sink,
+                    &reg.templates,
+                    |t| t.template.clone(),
+                    |resource_templates, next| ListResourceTemplatesResult {
+                        resource_templates,
+                        next_cursor: next,
+                        meta: None,
+                    },
+                );
                 None
             }
             "prompts/list" if caps.prompts.is_some() => {
-                self.page(&req, sink, &reg.prompts, |p| p.prompt.clone(), |prompts, next| ListPromptsResult {
-                    prompts,
-                    next_cursor: next,
-                    meta: None,
-                });
+                self.page(
+                    &req,
+                    sink,
+                    &reg.prompts,
+                    |p| p.prompt.clone(),
+                    |prompts, next| ListPromptsResult {
+                        prompts,
+                        next_cursor: next,
+                        meta: None,
+                    },
+                );
                 None
             }
             "tools/call" if caps.tools.is_some() => self.call_tool(req, sink, &reg),
@@ -951,7 +1102,7 @@ impl Engine {
                 let f = reg.completion.clone()?;
                 let (cx, token) = self.context(&req, None);
                 let fut = f(p, cx);
-                Some(self.respond_later(req.id, sink, token, dress, fut, |r| Ok(r)))
+                Some(self.respond_later(req.id, sink, token, dress, fut, Ok))
             }
             _ => {
                 not_found(sink, &req);
@@ -960,16 +1111,14 @@ impl Engine {
         }
     }
 
-    fn page<T, W: WireResult>(
+    fn page<T, W: WireResult + PageResult>(
         &self,
         req: &Req<'_>,
         sink: &Sink,
         items: &[Arc<T>],
         view: impl Fn(&T) -> W::Item,
         build: impl FnOnce(Vec<W::Item>, Option<String>) -> W,
-    ) where
-        W: PageResult,
-    {
+    ) {
         let p: CursorParams = match params(req.params) {
             Ok(p) => p,
             Err(e) => return sink.error(Some(&req.id), &e),
@@ -978,7 +1127,10 @@ impl Engine {
             None => 0,
             Some(Some(n)) if n <= items.len() => n,
             Some(_) => {
-                return sink.error(Some(&req.id), &ErrorObject::invalid_params("Invalid cursor"));
+                return sink.error(
+                    Some(&req.id),
+                    &ErrorObject::invalid_params("Invalid cursor"),
+                );
             }
         };
         let size = self.conn.server.options.page_size.max(1);
@@ -990,7 +1142,11 @@ impl Engine {
         sink.respond(|out| write_result(&self.conn.server, out, &req.id, result, dress));
     }
 
-    fn context(&self, req: &Req<'_>, answers: Option<JsonObject>) -> (RequestContext, CancellationToken) {
+    fn context(
+        &self,
+        req: &Req<'_>,
+        answers: Option<JsonObject>,
+    ) -> (RequestContext, CancellationToken) {
         let token = CancellationToken::new();
         let (caps, client_info, log_level) = match req.version.era() {
             Era::Handshake => {
@@ -1000,7 +1156,9 @@ impl Engine {
             Era::Stateless => (
                 Caps::Raw(req.keys.caps.map(|r| r.to_owned()), OnceLock::new()),
                 req.keys.client_info.clone(),
-                req.keys.log_level.and_then(|l| serde_json::from_str(l.get()).ok()),
+                req.keys
+                    .log_level
+                    .and_then(|l| serde_json::from_str(l.get()).ok()),
             ),
         };
         let cx = RequestContext {
@@ -1051,7 +1209,10 @@ impl Engine {
             }
         };
         let Some(tool) = reg.tool(&p.name).cloned() else {
-            sink.error(Some(&req.id), &ErrorObject::invalid_params(format!("Unknown tool: {}", p.name)));
+            sink.error(
+                Some(&req.id),
+                &ErrorObject::invalid_params(format!("Unknown tool: {}", p.name)),
+            );
             return None;
         };
         let args: serde_json::Value = match p.arguments {
@@ -1060,7 +1221,10 @@ impl Engine {
             Some(raw) => match serde_json::from_str(raw.get()) {
                 Ok(v) => v,
                 Err(e) => {
-                    sink.error(Some(&req.id), &ErrorObject::invalid_params(format!("Invalid arguments: {e}")));
+                    sink.error(
+                        Some(&req.id),
+                        &ErrorObject::invalid_params(format!("Invalid arguments: {e}")),
+                    );
                     return None;
                 }
             },
@@ -1076,7 +1240,12 @@ impl Engine {
         } else {
             [0; 32]
         };
-        let answers = match self.answers(&req, &binding, p.input_responses, p.request_state.as_deref()) {
+        let answers = match self.answers(
+            &req,
+            &binding,
+            p.input_responses,
+            p.request_state.as_deref(),
+        ) {
             Ok(a) => a,
             Err(e) => {
                 sink.error(Some(&req.id), &e);
@@ -1086,7 +1255,10 @@ impl Engine {
         let (cx, token) = self.context(&req, answers.clone());
         let handler = tool.handler.clone();
         let fut: BoxFuture<Result<CallToolResult, HandlerError>> = if tool.spawn {
-            let task = tokio::spawn(async move { AssertUnwindSafe(handler(args, cx)).catch_unwind().await });
+            let task =
+                tokio::spawn(
+                    async move { AssertUnwindSafe(handler(args, cx)).catch_unwind().await },
+                );
             Box::pin(async move {
                 struct AbortOnDrop(tokio::task::AbortHandle);
                 impl Drop for AbortOnDrop {
@@ -1097,7 +1269,10 @@ impl Engine {
                 let _guard = AbortOnDrop(task.abort_handle());
                 match task.await {
                     Ok(Ok(r)) => r,
-                    Ok(Err(panic)) => Err(HandlerError::Failed(format!("tool panicked: {}", panic_message(&*panic)))),
+                    Ok(Err(panic)) => Err(HandlerError::Failed(format!(
+                        "tool panicked: {}",
+                        panic_message(&*panic)
+                    ))),
                     Err(e) => Err(HandlerError::Failed(format!("tool task failed: {e}"))),
                 }
             })
@@ -1106,22 +1281,39 @@ impl Engine {
                 Ok(f) => f,
                 Err(panic) => {
                     let msg = panic_message(&*panic);
-                    Box::pin(async move { Err(HandlerError::Failed(format!("tool panicked: {msg}"))) })
+                    Box::pin(
+                        async move { Err(HandlerError::Failed(format!("tool panicked: {msg}"))) },
+                    )
                 }
             }
         };
         let version = req.version;
         let structured_ok = version.has_structured_content();
         let object_only = version.era() == Era::Handshake;
-        Some(self.mrtr_later(req.id, sink, token, dress, binding, answers, fut, move |mut r: CallToolResult| {
-            if !structured_ok || (object_only && r.structured_content.as_ref().is_some_and(|v| !v.is_object())) {
-                r.structured_content = None;
-            }
-            Ok(r)
-        }, |e| match e {
-            HandlerError::Failed(m) => Ok(CallToolResult::error(m)),
-            other => Err(other),
-        }))
+        Some(self.mrtr_later(
+            req.id,
+            sink,
+            token,
+            dress,
+            binding,
+            answers,
+            fut,
+            move |mut r: CallToolResult| {
+                if !structured_ok
+                    || (object_only
+                        && r.structured_content
+                            .as_ref()
+                            .is_some_and(|v| !v.is_object()))
+                {
+                    r.structured_content = None;
+                }
+                Ok(r)
+            },
+            |e| match e {
+                HandlerError::Failed(m) => Ok(CallToolResult::error(m)),
+                other => Err(other),
+            },
+        ))
     }
 
     fn read_resource(&mut self, req: Req<'_>, sink: &Sink, reg: &Registry) -> Option<Started> {
@@ -1137,17 +1329,29 @@ impl Engine {
             .iter()
             .find(|r| r.resource.uri == p.uri)
             .map(|r| (r.read.clone(), BTreeMap::new()))
-            .or_else(|| reg.templates.iter().find_map(|t| t.pattern.matches(&p.uri).map(|v| (t.read.clone(), v))));
+            .or_else(|| {
+                reg.templates
+                    .iter()
+                    .find_map(|t| t.pattern.matches(&p.uri).map(|v| (t.read.clone(), v)))
+            });
         let Some((read, vars)) = found else {
             sink.error(
                 Some(&req.id),
-                &ErrorObject::new(req.version.resource_not_found_code(), format!("Resource not found: {}", p.uri))
-                    .with_data(serde_json::json!({ "uri": p.uri })),
+                &ErrorObject::new(
+                    req.version.resource_not_found_code(),
+                    format!("Resource not found: {}", p.uri),
+                )
+                .with_data(serde_json::json!({ "uri": p.uri })),
             );
             return None;
         };
         let binding = mrtr::binding("resources/read", &p.uri, "");
-        let answers = match self.answers(&req, &binding, p.input_responses, p.request_state.as_deref()) {
+        let answers = match self.answers(
+            &req,
+            &binding,
+            p.input_responses,
+            p.request_state.as_deref(),
+        ) {
             Ok(a) => a,
             Err(e) => {
                 sink.error(Some(&req.id), &e);
@@ -1169,20 +1373,31 @@ impl Engine {
             }
         };
         let Some(prompt) = reg.prompt(&p.name).cloned() else {
-            sink.error(Some(&req.id), &ErrorObject::invalid_params(format!("Unknown prompt: {}", p.name)));
+            sink.error(
+                Some(&req.id),
+                &ErrorObject::invalid_params(format!("Unknown prompt: {}", p.name)),
+            );
             return None;
         };
         let args = p.arguments.unwrap_or_default();
         if let Some(missing) = prompt.missing_required(&args) {
             sink.error(
                 Some(&req.id),
-                &ErrorObject::invalid_params(format!("Missing required argument `{missing}` of prompt `{}`", p.name)),
+                &ErrorObject::invalid_params(format!(
+                    "Missing required argument `{missing}` of prompt `{}`",
+                    p.name
+                )),
             );
             return None;
         }
         let args_text = serde_json::to_string(&args).unwrap_or_default();
         let binding = mrtr::binding("prompts/get", &p.name, &args_text);
-        let answers = match self.answers(&req, &binding, p.input_responses, p.request_state.as_deref()) {
+        let answers = match self.answers(
+            &req,
+            &binding,
+            p.input_responses,
+            p.request_state.as_deref(),
+        ) {
             Ok(a) => a,
             Err(e) => {
                 sink.error(Some(&req.id), &e);
@@ -1192,7 +1407,17 @@ impl Engine {
         let (cx, token) = self.context(&req, answers.clone());
         let get = prompt.get.clone();
         let fut = guard_call(|| get(args, cx));
-        Some(self.mrtr_later(req.id, sink, token, Dress::of(req.version), binding, answers, fut, Ok, Err))
+        Some(self.mrtr_later(
+            req.id,
+            sink,
+            token,
+            Dress::of(req.version),
+            binding,
+            answers,
+            fut,
+            Ok,
+            Err,
+        ))
     }
 
     /// A future that answers a request once its handler finishes.
@@ -1227,21 +1452,31 @@ impl Engine {
             let outcome = match AssertUnwindSafe(fut).catch_unwind().await {
                 Ok(Ok(v)) => map(v),
                 Ok(Err(e)) => recover(e),
-                Err(panic) => recover(HandlerError::Failed(format!("handler panicked: {}", panic_message(&*panic)))),
+                Err(panic) => recover(HandlerError::Failed(format!(
+                    "handler panicked: {}",
+                    panic_message(&*panic)
+                ))),
             };
             let server = sink.conn().server.clone();
             match outcome {
                 Ok(r) => sink.respond(|out| write_result(&server, out, &id, r, dress)),
                 Err(HandlerError::InputRequired(need)) if dress.modern => {
                     let mut requests = serde_json::Map::new();
-                    requests.insert(need.key, serde_json::to_value(need.request).unwrap_or_default());
-                    let state = mrtr::seal(&server.state_key, &binding, &answers.unwrap_or_default());
+                    requests.insert(
+                        need.key,
+                        serde_json::to_value(need.request).unwrap_or_default(),
+                    );
+                    let state =
+                        mrtr::seal(&server.state_key, &binding, &answers.unwrap_or_default());
                     let r = InputRequiredResult {
                         input_requests: Some(requests),
                         request_state: Some(state),
                         meta: None,
                     };
-                    let d = Dress { result_type: "input_required", ..dress };
+                    let d = Dress {
+                        result_type: "input_required",
+                        ..dress
+                    };
                     sink.respond(|out| write_result(&server, out, &id, r, d));
                 }
                 Err(HandlerError::InputRequired(_)) => sink.error(
@@ -1263,14 +1498,21 @@ impl Engine {
                 return None;
             }
         };
-        let caps = Server { inner: self.conn.server.clone() }.capabilities();
+        let caps = Server {
+            inner: self.conn.server.clone(),
+        }
+        .capabilities();
         // Honour only what the server can send.
         let f = p.notifications;
         let filter = ListenFilter {
             tools_list_changed: f.tools_list_changed.filter(|_| caps.tools.is_some()),
             prompts_list_changed: f.prompts_list_changed.filter(|_| caps.prompts.is_some()),
-            resources_list_changed: f.resources_list_changed.filter(|_| caps.resources.is_some()),
-            resource_subscriptions: f.resource_subscriptions.filter(|_| caps.resources.is_some()),
+            resources_list_changed: f
+                .resources_list_changed
+                .filter(|_| caps.resources.is_some()),
+            resource_subscriptions: f
+                .resource_subscriptions
+                .filter(|_| caps.resources.is_some()),
         };
         self.conn.notify(
             "notifications/subscriptions/acknowledged",
@@ -1290,8 +1532,14 @@ impl Engine {
             let _guard = Unlisten(conn.clone(), id.clone());
             conn.shutdown.cancelled().await;
             // A graceful end from the server: the listen request's result.
-            let r = EmptyResult { meta: Some(subscription_meta(&id)) };
-            let d = Dress { modern: true, cacheable: false, result_type: "complete" };
+            let r = EmptyResult {
+                meta: Some(subscription_meta(&id)),
+            };
+            let d = Dress {
+                modern: true,
+                cacheable: false,
+                result_type: "complete",
+            };
             sink.respond(|out| write_result(&conn.server, out, &id, r, d));
         };
         Some((Box::pin(fut), token))
@@ -1335,8 +1583,14 @@ fn encode_cursor(n: usize) -> String {
 
 fn decode_cursor(c: &str) -> Option<usize> {
     use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
-    std::str::from_utf8(&bytes).ok()?.strip_prefix("rune:")?.parse().ok()
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()?;
+    std::str::from_utf8(&bytes)
+        .ok()?
+        .strip_prefix("rune:")?
+        .parse()
+        .ok()
 }
 
 /// Serves any byte stream with newline-delimited JSON (stdio, TCP, a Unix socket, a test pipe).

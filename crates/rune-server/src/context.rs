@@ -130,7 +130,9 @@ impl RequestContext {
     /// Reports progress, if the request asked for it (`_meta.progressToken`). Values that do
     /// not increase are dropped, as the protocol requires progress to grow.
     pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
-        let Some(token) = &self.inner.progress_token else { return };
+        let Some(token) = &self.inner.progress_token else {
+            return;
+        };
         {
             let mut last = match self.inner.last_progress.lock() {
                 Ok(l) => l,
@@ -169,7 +171,11 @@ impl RequestContext {
             return;
         }
         let data = serde_json::to_value(data).unwrap_or(serde_json::Value::Null);
-        let params = LoggingMessageParams { level, logger: logger.map(str::to_owned), data };
+        let params = LoggingMessageParams {
+            level,
+            logger: logger.map(str::to_owned),
+            data,
+        };
         self.inner.conn.notify("notifications/message", &params);
     }
 
@@ -177,7 +183,11 @@ impl RequestContext {
     pub async fn elicit(&self, params: ElicitRequestParams) -> Result<ElicitResult, HandlerError> {
         let caps = self.client_capabilities();
         let url = params.mode.as_deref() == Some("url");
-        let ok = if url { caps.elicitation_url() } else { caps.elicitation_form() };
+        let ok = if url {
+            caps.elicitation_url()
+        } else {
+            caps.elicitation_form()
+        };
         if !ok || !self.inner.version.has_elicitation() {
             let mode = if url { "url" } else { "form" };
             return Err(HandlerError::missing_capability(
@@ -193,7 +203,9 @@ impl RequestContext {
         params: CreateMessageParams,
     ) -> Result<CreateMessageResult, HandlerError> {
         if !self.client_capabilities().sampling() {
-            return Err(HandlerError::missing_capability(serde_json::json!({ "sampling": {} })));
+            return Err(HandlerError::missing_capability(
+                serde_json::json!({ "sampling": {} }),
+            ));
         }
         self.ask("sampling/createMessage", &params).await
     }
@@ -201,17 +213,30 @@ impl RequestContext {
     /// Asks the client for its roots.
     pub async fn list_roots(&self) -> Result<ListRootsResult, HandlerError> {
         if !self.client_capabilities().roots() {
-            return Err(HandlerError::missing_capability(serde_json::json!({ "roots": {} })));
+            return Err(HandlerError::missing_capability(
+                serde_json::json!({ "roots": {} }),
+            ));
         }
         self.ask("roots/list", &serde_json::json!({})).await
     }
 
-    async fn ask<P: Serialize, R: DeserializeOwned>(&self, method: &str, params: &P) -> Result<R, HandlerError> {
+    async fn ask<P: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &P,
+    ) -> Result<R, HandlerError> {
         match self.inner.version.era() {
             Era::Handshake => {
-                let raw = self.inner.conn.request(method, params).await.map_err(HandlerError::Protocol)?;
+                let raw = self
+                    .inner
+                    .conn
+                    .request(method, params)
+                    .await
+                    .map_err(HandlerError::Protocol)?;
                 serde_json::from_str(raw.get()).map_err(|e| {
-                    HandlerError::failed(format!("the client's answer to {method} is malformed: {e}"))
+                    HandlerError::failed(format!(
+                        "the client's answer to {method} is malformed: {e}"
+                    ))
                 })
             }
             Era::Stateless => {
@@ -219,13 +244,19 @@ impl RequestContext {
                 let key = format!("r{n}");
                 if let Some(answer) = self.inner.answers.as_ref().and_then(|a| a.get(&key)) {
                     return serde_json::from_value(answer.clone()).map_err(|e| {
-                        HandlerError::invalid_params(format!("inputResponses[{key}] is malformed: {e}"))
+                        HandlerError::invalid_params(format!(
+                            "inputResponses[{key}] is malformed: {e}"
+                        ))
                     });
                 }
-                let params = serde_json::to_value(params).map_err(|e| HandlerError::failed(e.to_string()))?;
+                let params = serde_json::to_value(params)
+                    .map_err(|e| HandlerError::failed(e.to_string()))?;
                 Err(HandlerError::InputRequired(Box::new(InputNeeded {
                     key,
-                    request: InputRequest { method: method.to_owned(), params: Some(params) },
+                    request: InputRequest {
+                        method: method.to_owned(),
+                        params: Some(params),
+                    },
                 })))
             }
         }

@@ -56,11 +56,11 @@
 mod conn;
 mod context;
 mod error;
+pub mod listen;
 mod mrtr;
 mod prompt;
 mod resource;
 mod server;
-pub mod listen;
 pub mod stdio;
 mod tool;
 
@@ -70,8 +70,8 @@ pub use prompt::{IntoGetPromptResult, PromptDef};
 pub use resource::{IntoReadResourceResult, ResourceDef, TemplateDef};
 pub use rune_proto as proto;
 pub use server::{Options, Server, ServerBuilder};
-pub use tool::{BoxFuture, IntoCallToolResult, Json, NoArgs, ToolDef, schema_for};
 pub use tokio_util::sync::CancellationToken;
+pub use tool::{BoxFuture, IntoCallToolResult, Json, NoArgs, ToolDef, schema_for};
 
 impl Server {
     /// Serves one connection on a byte stream of newline-delimited JSON, until the peer

@@ -12,7 +12,10 @@ use crate::Server;
 /// Serves `server` on `url` until the process ends.
 pub async fn serve_url(server: &Server, url: &str) -> io::Result<()> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, format!("{url:?} is not a URL (expected tcp://HOST:PORT)"))
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{url:?} is not a URL (expected tcp://HOST:PORT)"),
+        )
     })?;
     match scheme {
         "tcp" => serve_tcp(server, rest.trim_end_matches('/')).await,

@@ -50,19 +50,33 @@ pub(crate) fn seal(key: &[u8; 32], binding: &[u8; 32], answers: &JsonObject) -> 
 }
 
 /// Opens a token sealed by [`seal`] for the same request.
-pub(crate) fn open(key: &[u8; 32], binding: &[u8; 32], token: &str) -> Result<JsonObject, ErrorObject> {
+pub(crate) fn open(
+    key: &[u8; 32],
+    binding: &[u8; 32],
+    token: &str,
+) -> Result<JsonObject, ErrorObject> {
     let bad = |why: &str| ErrorObject::invalid_params(format!("Invalid requestState: {why}"));
-    let rest = token.strip_prefix("v1.").ok_or_else(|| bad("unknown format"))?;
+    let rest = token
+        .strip_prefix("v1.")
+        .ok_or_else(|| bad("unknown format"))?;
     let (body, tag) = rest.rsplit_once('.').ok_or_else(|| bad("unknown format"))?;
-    let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| bad("bad signature"))?;
+    let tag = URL_SAFE_NO_PAD
+        .decode(tag)
+        .map_err(|_| bad("bad signature"))?;
     let tag: [u8; 32] = tag.try_into().map_err(|_| bad("bad signature"))?;
     // blake3::Hash compares in constant time.
     if mac(key, binding, body) != blake3::Hash::from_bytes(tag) {
         return Err(bad("signature does not match this request"));
     }
-    let payload = URL_SAFE_NO_PAD.decode(body).map_err(|_| bad("bad encoding"))?;
-    let payload: serde_json::Value = serde_json::from_slice(&payload).map_err(|_| bad("bad encoding"))?;
-    let issued = payload.get("t").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let payload = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| bad("bad encoding"))?;
+    let payload: serde_json::Value =
+        serde_json::from_slice(&payload).map_err(|_| bad("bad encoding"))?;
+    let issued = payload
+        .get("t")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
     if now().saturating_sub(issued) > MAX_AGE_SECS {
         return Err(bad("expired"));
     }
@@ -86,7 +100,10 @@ mod tests {
         assert_eq!(open(&key, &b, &token).expect("opens"), answers);
 
         let other = binding("tools/call", "deploy", r#"{"env":"dev"}"#);
-        assert!(open(&key, &other, &token).is_err(), "bound to the arguments");
+        assert!(
+            open(&key, &other, &token).is_err(),
+            "bound to the arguments"
+        );
         assert!(open(&[8u8; 32], &b, &token).is_err(), "bound to the key");
         let mut forged = token.clone();
         forged.insert(5, 'A');

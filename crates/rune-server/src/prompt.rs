@@ -15,8 +15,9 @@ pub(crate) type GetFn = dyn Fn(BTreeMap<String, String>, RequestContext) -> BoxF
     + Send
     + Sync;
 
-pub(crate) type CompleteFn =
-    dyn Fn(CompleteParams, RequestContext) -> BoxFuture<Result<CompleteResult, HandlerError>> + Send + Sync;
+pub(crate) type CompleteFn = dyn Fn(CompleteParams, RequestContext) -> BoxFuture<Result<CompleteResult, HandlerError>>
+    + Send
+    + Sync;
 
 /// What a prompt handler may return.
 pub trait IntoGetPromptResult {
@@ -32,7 +33,11 @@ impl IntoGetPromptResult for GetPromptResult {
 
 impl IntoGetPromptResult for Vec<PromptMessage> {
     fn into_get_prompt_result(self) -> GetPromptResult {
-        GetPromptResult { description: None, messages: self, meta: None }
+        GetPromptResult {
+            description: None,
+            messages: self,
+            meta: None,
+        }
     }
 }
 
@@ -51,7 +56,9 @@ pub struct PromptDef {
 
 impl std::fmt::Debug for PromptDef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PromptDef").field("prompt", &self.prompt).finish()
+        f.debug_struct("PromptDef")
+            .field("prompt", &self.prompt)
+            .finish()
     }
 }
 
@@ -76,19 +83,31 @@ impl PromptDef {
             },
             get: Arc::new(move |args, cx| {
                 let get = get.clone();
-                Box::pin(async move { get(args, cx).await.map(IntoGetPromptResult::into_get_prompt_result) })
+                Box::pin(async move {
+                    get(args, cx)
+                        .await
+                        .map(IntoGetPromptResult::into_get_prompt_result)
+                })
             }),
         }
     }
 
     /// Declares an argument.
-    pub fn argument(mut self, name: impl Into<String>, description: impl Into<String>, required: bool) -> Self {
-        self.prompt.arguments.get_or_insert_with(Vec::new).push(PromptArgument {
-            name: name.into(),
-            title: None,
-            description: Some(description.into()),
-            required: Some(required),
-        });
+    pub fn argument(
+        mut self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        required: bool,
+    ) -> Self {
+        self.prompt
+            .arguments
+            .get_or_insert_with(Vec::new)
+            .push(PromptArgument {
+                name: name.into(),
+                title: None,
+                description: Some(description.into()),
+                required: Some(required),
+            });
         self
     }
 

@@ -9,7 +9,11 @@ use rune_proto::model::{ReadResourceResult, Resource, ResourceContents, Resource
 use crate::tool::BoxFuture;
 use crate::{HandlerError, RequestContext};
 
-pub(crate) type ReadFn = dyn Fn(String, BTreeMap<String, String>, RequestContext) -> BoxFuture<Result<ReadResourceResult, HandlerError>>
+pub(crate) type ReadFn = dyn Fn(
+        String,
+        BTreeMap<String, String>,
+        RequestContext,
+    ) -> BoxFuture<Result<ReadResourceResult, HandlerError>>
     + Send
     + Sync;
 
@@ -27,13 +31,19 @@ impl IntoReadResourceResult for ReadResourceResult {
 
 impl IntoReadResourceResult for ResourceContents {
     fn into_read_result(self) -> ReadResourceResult {
-        ReadResourceResult { contents: vec![self], meta: None }
+        ReadResourceResult {
+            contents: vec![self],
+            meta: None,
+        }
     }
 }
 
 impl IntoReadResourceResult for Vec<ResourceContents> {
     fn into_read_result(self) -> ReadResourceResult {
-        ReadResourceResult { contents: self, meta: None }
+        ReadResourceResult {
+            contents: self,
+            meta: None,
+        }
     }
 }
 
@@ -46,7 +56,11 @@ where
     let f = Arc::new(f);
     Arc::new(move |uri, vars, cx| {
         let f = f.clone();
-        Box::pin(async move { f(uri, vars, cx).await.map(IntoReadResourceResult::into_read_result) })
+        Box::pin(async move {
+            f(uri, vars, cx)
+                .await
+                .map(IntoReadResourceResult::into_read_result)
+        })
     })
 }
 
@@ -59,7 +73,9 @@ pub struct ResourceDef {
 
 impl std::fmt::Debug for ResourceDef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResourceDef").field("resource", &self.resource).finish()
+        f.debug_struct("ResourceDef")
+            .field("resource", &self.resource)
+            .finish()
     }
 }
 
@@ -117,7 +133,9 @@ pub struct TemplateDef {
 
 impl std::fmt::Debug for TemplateDef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TemplateDef").field("template", &self.template).finish()
+        f.debug_struct("TemplateDef")
+            .field("template", &self.template)
+            .finish()
     }
 }
 
@@ -175,7 +193,9 @@ impl UriTemplate {
         let mut parts = Vec::new();
         let mut rest = t;
         while let Some(open) = rest.find('{') {
-            let Some(close) = rest[open..].find('}').map(|c| open + c) else { break };
+            let Some(close) = rest[open..].find('}').map(|c| open + c) else {
+                break;
+            };
             if open > 0 {
                 parts.push(Part::Lit(rest[..open].to_owned()));
             }
@@ -184,7 +204,10 @@ impl UriTemplate {
                 Some(n) => (true, n),
                 None => (false, inner),
             };
-            parts.push(Part::Var { name: name.to_owned(), reserved });
+            parts.push(Part::Var {
+                name: name.to_owned(),
+                reserved,
+            });
             rest = &rest[close + 1..];
         }
         if !rest.is_empty() {
@@ -196,16 +219,26 @@ impl UriTemplate {
     /// Matches a URI; variables match at least one character, `/` only for `{+var}`.
     pub(crate) fn matches(&self, uri: &str) -> Option<BTreeMap<String, String>> {
         let mut vars = BTreeMap::new();
-        if self.match_from(0, uri, &mut vars) { Some(vars) } else { None }
+        if self.match_from(0, uri, &mut vars) {
+            Some(vars)
+        } else {
+            None
+        }
     }
 
     fn match_from(&self, i: usize, s: &str, vars: &mut BTreeMap<String, String>) -> bool {
         match self.parts.get(i) {
             None => s.is_empty(),
-            Some(Part::Lit(l)) => s.strip_prefix(l.as_str()).is_some_and(|r| self.match_from(i + 1, r, vars)),
+            Some(Part::Lit(l)) => s
+                .strip_prefix(l.as_str())
+                .is_some_and(|r| self.match_from(i + 1, r, vars)),
             Some(Part::Var { name, reserved }) => {
                 // Try the shortest value first so a following literal anchors the match.
-                let limit = if *reserved { s.len() } else { s.find('/').unwrap_or(s.len()) };
+                let limit = if *reserved {
+                    s.len()
+                } else {
+                    s.find('/').unwrap_or(s.len())
+                };
                 for end in (1..=limit).filter(|&e| s.is_char_boundary(e)) {
                     if self.match_from(i + 1, &s[end..], vars) {
                         vars.insert(name.clone(), s[..end].to_owned());

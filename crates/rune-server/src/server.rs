@@ -2,11 +2,11 @@
 
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
+use rune_proto::RawValue;
 use rune_proto::model::{
     CacheScope, CompleteParams, CompleteResult, Implementation, JsonObject, ListChangedCapability,
     ResourcesCapability, ServerCapabilities,
 };
-use rune_proto::RawValue;
 
 use crate::conn::ConnShared;
 use crate::prompt::{CompleteFn, erase_completion};
@@ -107,7 +107,9 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("info", &self.inner.info).finish()
+        f.debug_struct("Server")
+            .field("info", &self.inner.info)
+            .finish()
     }
 }
 
@@ -127,7 +129,9 @@ struct RegistryBuilder(Registry);
 
 impl std::fmt::Debug for RegistryBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("tools", &self.0.tools.len()).finish()
+        f.debug_struct("Registry")
+            .field("tools", &self.0.tools.len())
+            .finish()
     }
 }
 
@@ -149,12 +153,16 @@ impl ServerBuilder {
     }
     /// Registers a resource.
     pub fn resource(mut self, r: ResourceDef) -> Self {
-        upsert(&mut self.registry.0.resources, r, |r| r.resource.uri.clone());
+        upsert(&mut self.registry.0.resources, r, |r| {
+            r.resource.uri.clone()
+        });
         self
     }
     /// Registers a resource template.
     pub fn resource_template(mut self, t: TemplateDef) -> Self {
-        upsert(&mut self.registry.0.templates, t, |t| t.template.uri_template.clone());
+        upsert(&mut self.registry.0.templates, t, |t| {
+            t.template.uri_template.clone()
+        });
         self
     }
     /// Registers a prompt.
@@ -393,13 +401,23 @@ impl Server {
     pub fn capabilities(&self) -> ServerCapabilities {
         let r = self.registry();
         let adv = self.inner.advertise;
-        let list_changed = || Some(ListChangedCapability { list_changed: Some(true) });
+        let list_changed = || {
+            Some(ListChangedCapability {
+                list_changed: Some(true),
+            })
+        };
         ServerCapabilities {
-            tools: (adv.tools || !r.tools.is_empty()).then(list_changed).flatten(),
-            prompts: (adv.prompts || !r.prompts.is_empty()).then(list_changed).flatten(),
-            resources: (adv.resources || !r.resources.is_empty() || !r.templates.is_empty()).then(
-                || ResourcesCapability { subscribe: Some(true), list_changed: Some(true) },
-            ),
+            tools: (adv.tools || !r.tools.is_empty())
+                .then(list_changed)
+                .flatten(),
+            prompts: (adv.prompts || !r.prompts.is_empty())
+                .then(list_changed)
+                .flatten(),
+            resources: (adv.resources || !r.resources.is_empty() || !r.templates.is_empty())
+                .then_some(ResourcesCapability {
+                    subscribe: Some(true),
+                    list_changed: Some(true),
+                }),
             completions: r.completion.is_some().then(JsonObject::new),
             logging: self.inner.options.logging.then(JsonObject::new),
             experimental: None,

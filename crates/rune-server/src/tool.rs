@@ -34,7 +34,10 @@ pub struct ToolDef {
 
 impl std::fmt::Debug for ToolDef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ToolDef").field("tool", &self.tool).field("spawn", &self.spawn).finish()
+        f.debug_struct("ToolDef")
+            .field("tool", &self.tool)
+            .field("spawn", &self.spawn)
+            .finish()
     }
 }
 
@@ -137,7 +140,9 @@ impl ToolDef {
             Box::pin(async move {
                 let args: A = serde_json::from_value(args)
                     .map_err(|e| HandlerError::failed(format!("Invalid arguments: {e}")))?;
-                f(args, cx).await.map(IntoCallToolResult::into_call_tool_result)
+                f(args, cx)
+                    .await
+                    .map(IntoCallToolResult::into_call_tool_result)
             }) as BoxFuture<_>
         });
         Self::build(name.into(), description.into(), schema_for::<A>(), handler)
@@ -158,8 +163,11 @@ impl ToolDef {
         let f = Arc::new(f);
         let handler: Arc<ToolFn> = Arc::new(move |args: Value, cx: RequestContext| {
             let f = f.clone();
-            Box::pin(async move { f(args, cx).await.map(IntoCallToolResult::into_call_tool_result) })
-                as BoxFuture<_>
+            Box::pin(async move {
+                f(args, cx)
+                    .await
+                    .map(IntoCallToolResult::into_call_tool_result)
+            }) as BoxFuture<_>
         });
         Self::build(name.into(), description.into(), input_schema, handler)
     }
@@ -235,7 +243,9 @@ impl ToolDef {
 
     /// Checks arguments against the input schema; the error names the offending field.
     pub(crate) fn validate(&self, args: &Value) -> Result<(), String> {
-        let Some(v) = &self.validator else { return Ok(()) };
+        let Some(v) = &self.validator else {
+            return Ok(());
+        };
         let mut errors = v.iter_errors(args).peekable();
         if errors.peek().is_none() {
             return Ok(());

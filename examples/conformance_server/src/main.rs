@@ -46,7 +46,11 @@ fn obj(v: serde_json::Value) -> JsonObject {
     }
 }
 
-fn simple(name: &str, description: &str, result: impl Fn() -> Vec<Content> + Send + Sync + 'static) -> ToolDef {
+fn simple(
+    name: &str,
+    description: &str,
+    result: impl Fn() -> Vec<Content> + Send + Sync + 'static,
+) -> ToolDef {
     ToolDef::new(name, description, move |_: NoArgs, _cx: RequestContext| {
         let r = result();
         async move { Ok::<_, HandlerError>(r) }
@@ -58,124 +62,175 @@ fn tools() -> Vec<ToolDef> {
         simple("test_simple_text", "Returns simple text content", || {
             vec![Content::text("This is a simple text response for testing.")]
         }),
-        simple("test_image_content", "Returns image content", || vec![Content::image(PNG, "image/png")]),
-        simple("test_audio_content", "Returns audio content", || vec![Content::audio(WAV, "audio/wav")]),
-        simple("test_embedded_resource", "Returns an embedded resource", || {
-            vec![Content::resource(ResourceContents::text(
-                "test://embedded-resource",
-                Some("text/plain"),
-                "This is an embedded resource content.",
-            ))]
+        simple("test_image_content", "Returns image content", || {
+            vec![Content::image(PNG, "image/png")]
         }),
-        simple("test_multiple_content_types", "Returns text, image and resource content", || {
-            vec![
-                Content::text("Multiple content types test:"),
-                Content::image(PNG, "image/png"),
-                Content::resource(ResourceContents::text(
-                    "test://mixed-content-resource",
-                    Some("application/json"),
-                    r#"{"test":"data","value":123}"#,
-                )),
-            ]
+        simple("test_audio_content", "Returns audio content", || {
+            vec![Content::audio(WAV, "audio/wav")]
         }),
-        ToolDef::new("test_tool_with_logging", "Sends three log messages while it runs", |_: NoArgs, cx: RequestContext| async move {
-            cx.log(LoggingLevel::Info, "Tool execution started");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            cx.log(LoggingLevel::Info, "Tool processing data");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            cx.log(LoggingLevel::Info, "Tool execution completed");
-            Ok::<_, HandlerError>("Tool with logging executed successfully")
-        }),
-        ToolDef::new("test_tool_with_progress", "Reports progress 0, 50 and 100 of 100", |_: NoArgs, cx: RequestContext| async move {
-            cx.progress(0.0, Some(100.0), None);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            cx.progress(50.0, Some(100.0), None);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            cx.progress(100.0, Some(100.0), None);
-            Ok::<_, HandlerError>("Tool with progress executed successfully")
-        }),
-        ToolDef::new("test_error_handling", "Always fails", |_: NoArgs, _cx: RequestContext| async move {
-            Err::<String, _>(HandlerError::failed("This tool intentionally returns an error for testing"))
-        }),
-        ToolDef::new("test_sampling", "Asks the client's LLM to answer a prompt", |a: PromptArg, cx: RequestContext| async move {
-            let r = cx
-                .create_message(CreateMessageParams {
-                    messages: vec![SamplingMessage::user_text(a.prompt)],
-                    max_tokens: 100,
-                    model_preferences: None,
-                    system_prompt: None,
-                    include_context: None,
-                    temperature: None,
-                    stop_sequences: None,
-                    metadata: None,
-                    tools: None,
-                    tool_choice: None,
-                    meta: None,
-                })
-                .await?;
-            Ok::<_, HandlerError>(format!("LLM response: {}", r.text().unwrap_or_default()))
-        }),
-        ToolDef::new("test_elicitation", "Asks the user for a username and an email", |a: MessageArg, cx: RequestContext| async move {
-            let schema = obj(json!({
-                "type": "object",
-                "properties": {
-                    "username": {"type": "string", "description": "User's response"},
-                    "email": {"type": "string", "description": "User's email address"}
-                },
-                "required": ["username", "email"]
-            }));
-            let r = cx.elicit(ElicitRequestParams::form(a.message, schema)).await?;
-            Ok::<_, HandlerError>(format!(
-                "User response: <action: {}, content: {}>",
-                json!(r.action).as_str().unwrap_or_default(),
-                json!(r.content.unwrap_or_default())
-            ))
-        }),
-        ToolDef::new("test_elicitation_sep1034_defaults", "Elicits fields that all have defaults (SEP-1034)", |_: NoArgs, cx: RequestContext| async move {
-            let schema = obj(json!({
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string", "default": "John Doe"},
-                    "age": {"type": "integer", "default": 30},
-                    "score": {"type": "number", "default": 95.5},
-                    "status": {"type": "string", "enum": ["active", "inactive", "pending"], "default": "active"},
-                    "verified": {"type": "boolean", "default": true}
-                }
-            }));
-            let r = cx.elicit(ElicitRequestParams::form("Please review your details", schema)).await?;
-            Ok::<_, HandlerError>(format!(
-                "Elicitation completed: action={}, content={}",
-                json!(r.action).as_str().unwrap_or_default(),
-                json!(r.content.unwrap_or_default())
-            ))
-        }),
-        ToolDef::new("test_elicitation_sep1330_enums", "Elicits every kind of enum field (SEP-1330)", |_: NoArgs, cx: RequestContext| async move {
-            let schema = obj(json!({
-                "type": "object",
-                "properties": {
-                    "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
-                    "titledSingle": {"type": "string", "oneOf": [
-                        {"const": "value1", "title": "First Option"},
-                        {"const": "value2", "title": "Second Option"},
-                        {"const": "value3", "title": "Third Option"}
-                    ]},
-                    "legacyEnum": {"type": "string", "enum": ["opt1", "opt2", "opt3"],
-                        "enumNames": ["Option One", "Option Two", "Option Three"]},
-                    "untitledMulti": {"type": "array", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
-                    "titledMulti": {"type": "array", "items": {"anyOf": [
-                        {"const": "value1", "title": "First Choice"},
-                        {"const": "value2", "title": "Second Choice"},
-                        {"const": "value3", "title": "Third Choice"}
-                    ]}}
-                }
-            }));
-            let r = cx.elicit(ElicitRequestParams::form("Pick your options", schema)).await?;
-            Ok::<_, HandlerError>(format!(
-                "Elicitation completed: action={}, content={}",
-                json!(r.action).as_str().unwrap_or_default(),
-                json!(r.content.unwrap_or_default())
-            ))
-        }),
+        simple(
+            "test_embedded_resource",
+            "Returns an embedded resource",
+            || {
+                vec![Content::resource(ResourceContents::text(
+                    "test://embedded-resource",
+                    Some("text/plain"),
+                    "This is an embedded resource content.",
+                ))]
+            },
+        ),
+        simple(
+            "test_multiple_content_types",
+            "Returns text, image and resource content",
+            || {
+                vec![
+                    Content::text("Multiple content types test:"),
+                    Content::image(PNG, "image/png"),
+                    Content::resource(ResourceContents::text(
+                        "test://mixed-content-resource",
+                        Some("application/json"),
+                        r#"{"test":"data","value":123}"#,
+                    )),
+                ]
+            },
+        ),
+        ToolDef::new(
+            "test_tool_with_logging",
+            "Sends three log messages while it runs",
+            |_: NoArgs, cx: RequestContext| async move {
+                cx.log(LoggingLevel::Info, "Tool execution started");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                cx.log(LoggingLevel::Info, "Tool processing data");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                cx.log(LoggingLevel::Info, "Tool execution completed");
+                Ok::<_, HandlerError>("Tool with logging executed successfully")
+            },
+        ),
+        ToolDef::new(
+            "test_tool_with_progress",
+            "Reports progress 0, 50 and 100 of 100",
+            |_: NoArgs, cx: RequestContext| async move {
+                cx.progress(0.0, Some(100.0), None);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                cx.progress(50.0, Some(100.0), None);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                cx.progress(100.0, Some(100.0), None);
+                Ok::<_, HandlerError>("Tool with progress executed successfully")
+            },
+        ),
+        ToolDef::new(
+            "test_error_handling",
+            "Always fails",
+            |_: NoArgs, _cx: RequestContext| async move {
+                Err::<String, _>(HandlerError::failed(
+                    "This tool intentionally returns an error for testing",
+                ))
+            },
+        ),
+        ToolDef::new(
+            "test_sampling",
+            "Asks the client's LLM to answer a prompt",
+            |a: PromptArg, cx: RequestContext| async move {
+                let r = cx
+                    .create_message(CreateMessageParams {
+                        messages: vec![SamplingMessage::user_text(a.prompt)],
+                        max_tokens: 100,
+                        model_preferences: None,
+                        system_prompt: None,
+                        include_context: None,
+                        temperature: None,
+                        stop_sequences: None,
+                        metadata: None,
+                        tools: None,
+                        tool_choice: None,
+                        meta: None,
+                    })
+                    .await?;
+                Ok::<_, HandlerError>(format!("LLM response: {}", r.text().unwrap_or_default()))
+            },
+        ),
+        ToolDef::new(
+            "test_elicitation",
+            "Asks the user for a username and an email",
+            |a: MessageArg, cx: RequestContext| async move {
+                let schema = obj(json!({
+                    "type": "object",
+                    "properties": {
+                        "username": {"type": "string", "description": "User's response"},
+                        "email": {"type": "string", "description": "User's email address"}
+                    },
+                    "required": ["username", "email"]
+                }));
+                let r = cx
+                    .elicit(ElicitRequestParams::form(a.message, schema))
+                    .await?;
+                Ok::<_, HandlerError>(format!(
+                    "User response: <action: {}, content: {}>",
+                    json!(r.action).as_str().unwrap_or_default(),
+                    json!(r.content.unwrap_or_default())
+                ))
+            },
+        ),
+        ToolDef::new(
+            "test_elicitation_sep1034_defaults",
+            "Elicits fields that all have defaults (SEP-1034)",
+            |_: NoArgs, cx: RequestContext| async move {
+                let schema = obj(json!({
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "default": "John Doe"},
+                        "age": {"type": "integer", "default": 30},
+                        "score": {"type": "number", "default": 95.5},
+                        "status": {"type": "string", "enum": ["active", "inactive", "pending"], "default": "active"},
+                        "verified": {"type": "boolean", "default": true}
+                    }
+                }));
+                let r = cx
+                    .elicit(ElicitRequestParams::form(
+                        "Please review your details",
+                        schema,
+                    ))
+                    .await?;
+                Ok::<_, HandlerError>(format!(
+                    "Elicitation completed: action={}, content={}",
+                    json!(r.action).as_str().unwrap_or_default(),
+                    json!(r.content.unwrap_or_default())
+                ))
+            },
+        ),
+        ToolDef::new(
+            "test_elicitation_sep1330_enums",
+            "Elicits every kind of enum field (SEP-1330)",
+            |_: NoArgs, cx: RequestContext| async move {
+                let schema = obj(json!({
+                    "type": "object",
+                    "properties": {
+                        "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
+                        "titledSingle": {"type": "string", "oneOf": [
+                            {"const": "value1", "title": "First Option"},
+                            {"const": "value2", "title": "Second Option"},
+                            {"const": "value3", "title": "Third Option"}
+                        ]},
+                        "legacyEnum": {"type": "string", "enum": ["opt1", "opt2", "opt3"],
+                            "enumNames": ["Option One", "Option Two", "Option Three"]},
+                        "untitledMulti": {"type": "array", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+                        "titledMulti": {"type": "array", "items": {"anyOf": [
+                            {"const": "value1", "title": "First Choice"},
+                            {"const": "value2", "title": "Second Choice"},
+                            {"const": "value3", "title": "Third Choice"}
+                        ]}}
+                    }
+                }));
+                let r = cx
+                    .elicit(ElicitRequestParams::form("Pick your options", schema))
+                    .await?;
+                Ok::<_, HandlerError>(format!(
+                    "Elicitation completed: action={}, content={}",
+                    json!(r.action).as_str().unwrap_or_default(),
+                    json!(r.content.unwrap_or_default())
+                ))
+            },
+        ),
         ToolDef::raw(
             "json_schema_2020_12_tool",
             "Tool with JSON Schema 2020-12 features",
@@ -195,9 +250,11 @@ fn tools() -> Vec<ToolDef> {
                 Ok::<_, HandlerError>(format!("Received: {args}"))
             },
         ),
-        simple("test_reconnection", "Closes the SSE stream mid-call to test client reconnection (HTTP only)", || {
-            vec![Content::text("Reconnection test completed")]
-        }),
+        simple(
+            "test_reconnection",
+            "Closes the SSE stream mid-call to test client reconnection (HTTP only)",
+            || vec![Content::text("Reconnection test completed")],
+        ),
     ]
 }
 
@@ -208,77 +265,124 @@ fn server() -> Server {
         b = b.tool(t);
     }
     b.resource(
-        ResourceDef::new("test://static-text", "Static text resource", |uri, _cx| async move {
-            Ok::<_, HandlerError>(ResourceContents::text(
-                uri,
-                Some("text/plain"),
-                "This is the content of the static text resource.",
-            ))
-        })
+        ResourceDef::new(
+            "test://static-text",
+            "Static text resource",
+            |uri, _cx| async move {
+                Ok::<_, HandlerError>(ResourceContents::text(
+                    uri,
+                    Some("text/plain"),
+                    "This is the content of the static text resource.",
+                ))
+            },
+        )
         .description("A static text resource for testing")
         .mime_type("text/plain"),
     )
     .resource(
-        ResourceDef::new("test://static-binary", "Static binary resource", |uri, _cx| async move {
-            Ok::<_, HandlerError>(ResourceContents::blob(uri, Some("image/png"), PNG))
-        })
+        ResourceDef::new(
+            "test://static-binary",
+            "Static binary resource",
+            |uri, _cx| async move {
+                Ok::<_, HandlerError>(ResourceContents::blob(uri, Some("image/png"), PNG))
+            },
+        )
         .description("A static binary resource (a PNG image) for testing")
         .mime_type("image/png"),
     )
     .resource(
-        ResourceDef::new("test://watched-resource", "Watched resource", |uri, _cx| async move {
-            Ok::<_, HandlerError>(ResourceContents::text(uri, Some("text/plain"), "Watched resource content"))
-        })
+        ResourceDef::new(
+            "test://watched-resource",
+            "Watched resource",
+            |uri, _cx| async move {
+                Ok::<_, HandlerError>(ResourceContents::text(
+                    uri,
+                    Some("text/plain"),
+                    "Watched resource content",
+                ))
+            },
+        )
         .description("A resource for subscription tests")
         .mime_type("text/plain"),
     )
     .resource_template(
-        TemplateDef::new("test://template/{id}/data", "Template resource", |uri, vars: BTreeMap<String, String>, _cx| async move {
-            let id = vars.get("id").cloned().unwrap_or_default();
-            let text = json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")}).to_string();
-            Ok::<_, HandlerError>(ResourceContents::text(uri, Some("application/json"), text))
-        })
+        TemplateDef::new(
+            "test://template/{id}/data",
+            "Template resource",
+            |uri, vars: BTreeMap<String, String>, _cx| async move {
+                let id = vars.get("id").cloned().unwrap_or_default();
+                let text =
+                    json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")})
+                        .to_string();
+                Ok::<_, HandlerError>(ResourceContents::text(uri, Some("application/json"), text))
+            },
+        )
         .description("A resource template with an id parameter")
         .mime_type("application/json"),
     )
-    .prompt(PromptDef::new("test_simple_prompt", "A simple prompt without arguments", |_args, _cx| async move {
-        Ok::<_, HandlerError>(vec![PromptMessage::user("This is a simple prompt for testing.")])
-    }))
+    .prompt(PromptDef::new(
+        "test_simple_prompt",
+        "A simple prompt without arguments",
+        |_args, _cx| async move {
+            Ok::<_, HandlerError>(vec![PromptMessage::user(
+                "This is a simple prompt for testing.",
+            )])
+        },
+    ))
     .prompt(
-        PromptDef::new("test_prompt_with_arguments", "A prompt with two required arguments", |args: BTreeMap<String, String>, _cx| async move {
-            let a = args.get("arg1").map(String::as_str).unwrap_or_default();
-            let b = args.get("arg2").map(String::as_str).unwrap_or_default();
-            Ok::<_, HandlerError>(vec![PromptMessage::user(format!("Prompt with arguments: arg1='{a}', arg2='{b}'"))])
-        })
+        PromptDef::new(
+            "test_prompt_with_arguments",
+            "A prompt with two required arguments",
+            |args: BTreeMap<String, String>, _cx| async move {
+                let a = args.get("arg1").map(String::as_str).unwrap_or_default();
+                let b = args.get("arg2").map(String::as_str).unwrap_or_default();
+                Ok::<_, HandlerError>(vec![PromptMessage::user(format!(
+                    "Prompt with arguments: arg1='{a}', arg2='{b}'"
+                ))])
+            },
+        )
         .argument("arg1", "First test argument", true)
         .argument("arg2", "Second test argument", true),
     )
     .prompt(
-        PromptDef::new("test_prompt_with_embedded_resource", "A prompt that embeds a resource", |args: BTreeMap<String, String>, _cx| async move {
-            let uri = args.get("resourceUri").cloned().unwrap_or_default();
+        PromptDef::new(
+            "test_prompt_with_embedded_resource",
+            "A prompt that embeds a resource",
+            |args: BTreeMap<String, String>, _cx| async move {
+                let uri = args.get("resourceUri").cloned().unwrap_or_default();
+                Ok::<_, HandlerError>(vec![
+                    PromptMessage {
+                        role: Role::User,
+                        content: Content::resource(ResourceContents::text(
+                            uri,
+                            Some("text/plain"),
+                            "Embedded resource content for testing.",
+                        )),
+                    },
+                    PromptMessage::user("Please process the embedded resource above."),
+                ])
+            },
+        )
+        .argument("resourceUri", "URI of the resource to embed", true),
+    )
+    .prompt(PromptDef::new(
+        "test_prompt_with_image",
+        "A prompt with an image",
+        |_args, _cx| async move {
             Ok::<_, HandlerError>(vec![
                 PromptMessage {
                     role: Role::User,
-                    content: Content::resource(ResourceContents::text(
-                        uri,
-                        Some("text/plain"),
-                        "Embedded resource content for testing.",
-                    )),
+                    content: Content::image(PNG, "image/png"),
                 },
-                PromptMessage::user("Please process the embedded resource above."),
+                PromptMessage::user("Please analyze the image above."),
             ])
-        })
-        .argument("resourceUri", "URI of the resource to embed", true),
-    )
-    .prompt(PromptDef::new("test_prompt_with_image", "A prompt with an image", |_args, _cx| async move {
-        Ok::<_, HandlerError>(vec![
-            PromptMessage { role: Role::User, content: Content::image(PNG, "image/png") },
-            PromptMessage::user("Please analyze the image above."),
-        ])
-    }))
+        },
+    ))
     .completion(|p: CompleteParams, _cx| async move {
         let candidates: &[&str] = match (&p.reference, p.argument.name.as_str()) {
-            (CompletionReference::Prompt { name }, "arg1" | "arg2") if name == "test_prompt_with_arguments" => {
+            (CompletionReference::Prompt { name }, "arg1" | "arg2")
+                if name == "test_prompt_with_arguments" =>
+            {
                 &["paris", "park", "party", "hello", "world"]
             }
             (CompletionReference::Resource { .. }, "id") => &["1", "2", "3", "42", "123"],
@@ -290,7 +394,11 @@ fn server() -> Server {
             .map(|c| (*c).to_owned())
             .collect();
         Ok(CompleteResult {
-            completion: Completion { total: Some(values.len() as u64), has_more: Some(false), values },
+            completion: Completion {
+                total: Some(values.len() as u64),
+                has_more: Some(false),
+                values,
+            },
             meta: None,
         })
     })
@@ -300,7 +408,10 @@ fn server() -> Server {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RUNE_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUNE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .init();
     let mut args = std::env::args().skip(1);
     let mut listen = None;
@@ -317,7 +428,10 @@ fn main() -> ExitCode {
             }
         }
     }
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("conformance_server: cannot start the runtime: {e}");

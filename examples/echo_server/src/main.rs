@@ -18,9 +18,11 @@ struct EchoArgs {
 fn server() -> Server {
     Server::builder("echo_server", env!("CARGO_PKG_VERSION"))
         .tool(
-            ToolDef::new("echo", "Returns the message it is given.", |a: EchoArgs, _cx: RequestContext| async move {
-                Ok::<_, HandlerError>(a.message)
-            })
+            ToolDef::new(
+                "echo",
+                "Returns the message it is given.",
+                |a: EchoArgs, _cx: RequestContext| async move { Ok::<_, HandlerError>(a.message) },
+            )
             .annotations(ToolAnnotations {
                 read_only_hint: Some(true),
                 idempotent_hint: Some(true),
@@ -32,9 +34,13 @@ fn server() -> Server {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_env("RUNE_LOG").unwrap_or_else(|_| "warn".into()),
-    ).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUNE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
     let mut args = std::env::args().skip(1);
     let mut listen = None;
     while let Some(a) = args.next() {
@@ -50,7 +56,10 @@ fn main() -> ExitCode {
             }
         }
     }
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("echo_server: cannot start the runtime: {e}");

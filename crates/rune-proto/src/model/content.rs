@@ -23,7 +23,11 @@ pub enum Content {
 impl Content {
     /// A text block.
     pub fn text(text: impl Into<String>) -> Self {
-        Content::Text(TextContent { text: text.into(), annotations: None, meta: None })
+        Content::Text(TextContent {
+            text: text.into(),
+            annotations: None,
+            meta: None,
+        })
     }
     /// An image block from base64 data.
     pub fn image(data: impl Into<String>, mime_type: impl Into<String>) -> Self {
@@ -45,7 +49,11 @@ impl Content {
     }
     /// An embedded resource block.
     pub fn resource(resource: ResourceContents) -> Self {
-        Content::Resource(EmbeddedResource { resource, annotations: None, meta: None })
+        Content::Resource(EmbeddedResource {
+            resource,
+            annotations: None,
+            meta: None,
+        })
     }
     /// The text, for a text block.
     pub fn as_text(&self) -> Option<&str> {

@@ -44,7 +44,9 @@ impl ClientCapabilities {
     }
     /// The client can answer `elicitation/create` in URL mode.
     pub fn elicitation_url(&self) -> bool {
-        self.elicitation.as_ref().is_some_and(|e| e.contains_key("url"))
+        self.elicitation
+            .as_ref()
+            .is_some_and(|e| e.contains_key("url"))
     }
     /// The client can answer `sampling/createMessage`.
     pub fn sampling(&self) -> bool {

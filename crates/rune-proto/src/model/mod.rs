@@ -13,18 +13,18 @@
 pub mod client_features;
 pub mod content;
 pub mod lifecycle;
-pub mod utilities;
 pub mod prompts;
 pub mod resources;
 pub mod tools;
+pub mod utilities;
 
 pub use client_features::*;
 pub use content::*;
 pub use lifecycle::*;
-pub use utilities::*;
 pub use prompts::*;
 pub use resources::*;
 pub use tools::*;
+pub use utilities::*;
 
 use serde::{Deserialize, Serialize};
 

@@ -92,11 +92,17 @@ pub struct PromptMessage {
 impl PromptMessage {
     /// A user message of text.
     pub fn user(text: impl Into<String>) -> Self {
-        PromptMessage { role: Role::User, content: Content::text(text) }
+        PromptMessage {
+            role: Role::User,
+            content: Content::text(text),
+        }
     }
     /// An assistant message of text.
     pub fn assistant(text: impl Into<String>) -> Self {
-        PromptMessage { role: Role::Assistant, content: Content::text(text) }
+        PromptMessage {
+            role: Role::Assistant,
+            content: Content::text(text),
+        }
     }
 }
 

@@ -95,7 +95,11 @@ impl ResourceContents {
         }
     }
     /// Binary contents, already base64.
-    pub fn blob(uri: impl Into<String>, mime_type: Option<&str>, base64: impl Into<String>) -> Self {
+    pub fn blob(
+        uri: impl Into<String>,
+        mime_type: Option<&str>,
+        base64: impl Into<String>,
+    ) -> Self {
         ResourceContents {
             uri: uri.into(),
             mime_type: mime_type.map(str::to_owned),

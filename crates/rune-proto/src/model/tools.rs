@@ -114,7 +114,10 @@ pub struct CallToolResult {
 impl CallToolResult {
     /// A result of content blocks.
     pub fn new(content: Vec<Content>) -> Self {
-        CallToolResult { content, ..Default::default() }
+        CallToolResult {
+            content,
+            ..Default::default()
+        }
     }
     /// A result of one text block.
     pub fn text(text: impl Into<String>) -> Self {
@@ -122,7 +125,10 @@ impl CallToolResult {
     }
     /// An error result (`isError: true`) of one text block.
     pub fn error(text: impl Into<String>) -> Self {
-        CallToolResult { is_error: Some(true), ..Self::text(text) }
+        CallToolResult {
+            is_error: Some(true),
+            ..Self::text(text)
+        }
     }
     /// Adds structured content.
     pub fn with_structured(mut self, value: Value) -> Self {
