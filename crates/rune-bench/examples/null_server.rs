@@ -40,7 +40,7 @@ struct Arguments<'a> {
 }
 
 const INITIALIZE_RESULT: &str = r#"{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"null-server","version":"0.1.0"}}"#;
-const DISCOVER_RESULT: &str = r#"{"supportedVersions":["2025-06-18","2026-07-28"],"capabilities":{"tools":{}},"serverInfo":{"name":"null-server","version":"0.1.0"}}"#;
+const DISCOVER_RESULT: &str = r#"{"resultType":"complete","supportedVersions":["2025-06-18","2026-07-28"],"capabilities":{"tools":{}},"_meta":{"io.modelcontextprotocol/serverInfo":{"name":"null-server","version":"0.1.0"}}}"#;
 const TOOLS_LIST_RESULT: &str = r#"{"tools":[{"name":"echo","description":"Return the message unchanged","inputSchema":{"type":"object","properties":{"message":{"type":"string"}},"required":["message"]}}]}"#;
 
 fn reply(out: &mut Vec<u8>, id: &[u8], result: &[&[u8]]) {
@@ -56,7 +56,9 @@ fn reply(out: &mut Vec<u8>, id: &[u8], result: &[&[u8]]) {
 fn error(out: &mut Vec<u8>, id: &[u8], code: i32, message: &str) {
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
     out.extend_from_slice(id);
-    out.extend_from_slice(format!(",\"error\":{{\"code\":{code},\"message\":\"{message}\"}}}}\n").as_bytes());
+    out.extend_from_slice(
+        format!(",\"error\":{{\"code\":{code},\"message\":\"{message}\"}}}}\n").as_bytes(),
+    );
 }
 
 /// Appends the reply to one request line (nothing for a notification).

@@ -78,6 +78,8 @@ pub struct ServerReport {
     pub syscalls: Option<SyscallReport>,
     /// Why the run of this server failed, if it did.
     pub error: Option<String>,
+    /// Rounds the numbers are the median of.
+    pub rounds: usize,
 }
 
 /// One case's numbers.
@@ -105,6 +107,8 @@ pub struct CaseReport {
     pub p99_us: Option<f64>,
     /// Slowest round trip, in microseconds.
     pub max_us: Option<f64>,
+    /// Calls per second in each round (the spread behind the median).
+    pub calls_per_s_by_round: Vec<f64>,
     /// Server CPU time per call, in microseconds.
     pub cpu_us_per_call: Option<f64>,
     /// Where the CPU time came from.
@@ -128,6 +132,7 @@ impl CaseReport {
             hit_time_limit: outcome.hit_time_limit,
             elapsed_s: secs,
             calls_per_s: per_s(calls),
+            calls_per_s_by_round: vec![per_s(calls)],
             mb_per_s: spec.payload.map(|b| per_s(calls * b as f64) / 1e6),
             p50_us: outcome.latency.map(|l| us(l.p50)),
             p99_us: outcome.latency.map(|l| us(l.p99)),
@@ -162,9 +167,10 @@ impl SyscallReport {
     }
 }
 
-/// Runs the plan against one server. Progress goes to stderr; a failure is
-/// recorded in the report rather than returned, so other servers still run.
-pub fn run_server(spec: &ServerSpec, plan: &Plan) -> ServerReport {
+/// Runs the plan against one server (with strace only if `strace` is set).
+/// Progress goes to stderr; a failure is recorded in the report rather than
+/// returned, so other servers still run.
+pub fn run_server(spec: &ServerSpec, plan: &Plan, strace: bool) -> ServerReport {
     let mut report = ServerReport {
         name: spec.name.clone(),
         command: spec.argv.clone(),
@@ -176,14 +182,15 @@ pub fn run_server(spec: &ServerSpec, plan: &Plan) -> ServerReport {
         memory: None,
         syscalls: None,
         error: None,
+        rounds: 1,
     };
-    if let Err(e) = measure(spec, plan, &mut report) {
+    if let Err(e) = measure(spec, plan, strace, &mut report) {
         report.error = Some(format!("{e:#}"));
     }
     report
 }
 
-fn measure(spec: &ServerSpec, plan: &Plan, report: &mut ServerReport) -> Result<()> {
+fn measure(spec: &ServerSpec, plan: &Plan, strace: bool, report: &mut ServerReport) -> Result<()> {
     let name = &spec.name;
     eprintln!("[{name}] cold starts");
     let mut samples = Vec::new();
@@ -215,8 +222,11 @@ fn measure(spec: &ServerSpec, plan: &Plan, report: &mut ServerReport) -> Result<
     report.memory = Some(server.memory()?);
     server.finish(Finish::Kill);
 
-    if let Some(case) = &plan.strace_case {
-        eprintln!("[{name}] strace: {} calls at c={}", case.calls, case.concurrency);
+    if let Some(case) = plan.strace_case.as_ref().filter(|_| strace) {
+        eprintln!(
+            "[{name}] strace: {} calls at c={}",
+            case.calls, case.concurrency
+        );
         report.syscalls = Some(count_syscalls(spec, plan, case)?);
     }
     Ok(())
@@ -278,6 +288,65 @@ fn strace_run(
     Ok((strace::parse_summary(&text), calls))
 }
 
+/// The median of `values` (the mean of the middle two for an even count).
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
+/// Combines the reports of several rounds of one server: each number is the
+/// median over the rounds, memory is the largest seen, cold-start samples
+/// are pooled, and the first error (if any) is kept.
+pub fn merge_rounds(mut rounds: Vec<ServerReport>) -> Option<ServerReport> {
+    if rounds.len() <= 1 {
+        return rounds.pop();
+    }
+    let mut merged = rounds.first()?.clone();
+    merged.rounds = rounds.len();
+    merged.error = rounds
+        .iter()
+        .enumerate()
+        .find_map(|(i, r)| r.error.as_ref().map(|e| format!("round {}: {e}", i + 1)));
+    merged.syscalls = rounds.iter().find_map(|r| r.syscalls.clone());
+    merged.memory = rounds
+        .iter()
+        .filter_map(|r| r.memory)
+        .max_by_key(|m| m.hwm_kib);
+    merged.cold_start_samples_ms = rounds
+        .iter()
+        .flat_map(|r| r.cold_start_samples_ms.iter().copied())
+        .collect();
+    merged.cold_start_ms = median(&mut merged.cold_start_samples_ms.clone());
+    for case in &mut merged.cases {
+        let same: Vec<&CaseReport> = rounds
+            .iter()
+            .filter_map(|r| r.cases.iter().find(|c| c.label == case.label))
+            .collect();
+        let med = |f: &dyn Fn(&CaseReport) -> Option<f64>| {
+            median(&mut same.iter().filter_map(|c| f(c)).collect::<Vec<_>>())
+        };
+        case.calls_per_s = med(&|c| Some(c.calls_per_s)).unwrap_or(case.calls_per_s);
+        case.elapsed_s = med(&|c| Some(c.elapsed_s)).unwrap_or(case.elapsed_s);
+        case.mb_per_s = med(&|c| c.mb_per_s);
+        case.p50_us = med(&|c| c.p50_us);
+        case.p99_us = med(&|c| c.p99_us);
+        case.max_us = med(&|c| c.max_us);
+        case.cpu_us_per_call = med(&|c| c.cpu_us_per_call);
+        case.client_cpu_us_per_call = med(&|c| c.client_cpu_us_per_call);
+        case.calls_per_s_by_round = same.iter().map(|c| c.calls_per_s).collect();
+        case.hit_time_limit = same.iter().any(|c| c.hit_time_limit);
+        if same.iter().any(|c| c.cpu_source == CpuSource::Ticks) {
+            case.cpu_source = CpuSource::Ticks;
+        }
+    }
+    Some(merged)
+}
+
 /// Default call count of a case.
 pub fn default_calls(concurrency: usize, payload: bool) -> usize {
     match (payload, concurrency) {
@@ -319,7 +388,7 @@ pub fn cases(
 
 /// `65536` → `64 KiB`.
 pub fn size_label(bytes: usize) -> String {
-    if bytes >= 1024 && bytes % 1024 == 0 {
+    if bytes >= 1024 && bytes.is_multiple_of(1024) {
         format!("{} KiB", bytes / 1024)
     } else {
         format!("{bytes} B")
@@ -342,6 +411,13 @@ mod tests {
         assert!(ServerSpec::parse("noequals").is_err());
         assert!(ServerSpec::parse("x=").is_err());
         assert!(ServerSpec::parse("x=a 'b").is_err());
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
     }
 
     #[test]

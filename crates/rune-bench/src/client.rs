@@ -171,17 +171,34 @@ impl Server {
         if self.meta.is_none() {
             self.write_all(wire::INITIALIZED_NOTIFICATION)?;
         }
-        let protocol_version = result
-            .get("protocolVersion")
-            .or_else(|| result.get("supportedVersions"))
-            .map(|v| match v.as_str() {
-                Some(s) => s.to_string(),
-                None => v.to_string(),
+        // `initialize` answers with one version; `server/discover` lists the
+        // supported ones, and the session then uses the one we asked for.
+        let protocol_version = match (result.get("protocolVersion"), &self.meta) {
+            (Some(v), _) => Some(v.as_str().map_or_else(|| v.to_string(), str::to_string)),
+            (None, Some(_)) => {
+                let supported = result.get("supportedVersions").and_then(|v| v.as_array());
+                let ours = supported.is_some_and(|list| list.iter().any(|v| v == protocol_version));
+                if !ours {
+                    bail!(
+                        "server/discover does not list protocol {protocol_version}: {}",
+                        result
+                            .get("supportedVersions")
+                            .unwrap_or(&serde_json::Value::Null)
+                    );
+                }
+                Some(format!(
+                    "{protocol_version} (no initialize; version in _meta)"
+                ))
+            }
+            (None, None) => None,
+        };
+        let server_info = result
+            .get("serverInfo")
+            .or_else(|| result.pointer("/_meta/io.modelcontextprotocol~1serverInfo"))
+            .map(|info| {
+                let field = |k: &str| info.get(k).and_then(|v| v.as_str()).unwrap_or("?");
+                format!("{} {}", field("name"), field("version"))
             });
-        let server_info = result.get("serverInfo").map(|info| {
-            let field = |k: &str| info.get(k).and_then(|v| v.as_str()).unwrap_or("?");
-            format!("{} {}", field("name"), field("version"))
-        });
         Ok(Handshake {
             cold_start,
             protocol_version,
@@ -548,9 +565,14 @@ impl Watchdog {
                         let now = Instant::now();
                         if now >= at {
                             flag.store(true, Ordering::SeqCst);
-                            let pid = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw);
+                            let pid = i32::try_from(pid)
+                                .ok()
+                                .and_then(rustix::process::Pid::from_raw);
                             if let Some(pid) = pid {
-                                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                                let _ = rustix::process::kill_process(
+                                    pid,
+                                    rustix::process::Signal::KILL,
+                                );
                             }
                             return;
                         }

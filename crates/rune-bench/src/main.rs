@@ -68,6 +68,10 @@ struct Options {
     /// Stop sending calls in a case after this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 20.0)]
     time_limit: f64,
+    /// Run everything this many times (servers take turns) and report the
+    /// median of each number: throughput here is noisy.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    rounds: usize,
     /// Extra server starts to take the median cold start over.
     #[arg(long, value_name = "N", default_value_t = 4)]
     cold_starts: usize,
@@ -158,7 +162,13 @@ fn run(cli: Cli) -> Result<bool> {
                 .and_then(|p| p.rsplit('/').next())
                 .unwrap_or("server")
                 .to_string();
-            (options, vec![ServerSpec { name, argv: command }])
+            (
+                options,
+                vec![ServerSpec {
+                    name,
+                    argv: command,
+                }],
+            )
         }
         Mode::Compare { options, servers } => {
             let servers = servers
@@ -169,7 +179,21 @@ fn run(cli: Cli) -> Result<bool> {
         }
     };
     let plan = options.plan()?;
-    let reports: Vec<_> = servers.iter().map(|s| bench::run_server(s, &plan)).collect();
+    let rounds = options.rounds.max(1);
+    let mut by_server: Vec<Vec<bench::ServerReport>> = vec![Vec::new(); servers.len()];
+    for round in 0..rounds {
+        if rounds > 1 {
+            eprintln!("round {} of {rounds}", round + 1);
+        }
+        for (spec, reports) in servers.iter().zip(&mut by_server) {
+            // Syscall counts do not depend on timing: trace in the first round only.
+            reports.push(bench::run_server(spec, &plan, round == 0));
+        }
+    }
+    let reports: Vec<_> = by_server
+        .into_iter()
+        .filter_map(bench::merge_rounds)
+        .collect();
     if options.json {
         let run = RunReport {
             tool: format!("rune-bench {}", env!("CARGO_PKG_VERSION")),

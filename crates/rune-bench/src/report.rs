@@ -119,7 +119,19 @@ fn rows(servers: &[ServerReport]) -> Vec<Row> {
         add(format!("syscalls/call ({case})"), Unit::PerCall, &|s| {
             s.syscalls.as_ref().map(|r| r.per_call)
         });
-        for name in ["futex", "read", "write", "epoll_wait"] {
+        // The syscalls that matter for any server, most frequent first.
+        let mut names: Vec<(String, f64)> = Vec::new();
+        for sys in servers.iter().filter_map(|s| s.syscalls.as_ref()) {
+            for (name, per_call) in &sys.top {
+                match names.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, max)) => *max = max.max(*per_call),
+                    None => names.push((name.clone(), *per_call)),
+                }
+            }
+        }
+        names.retain(|(_, max)| *max >= 0.05);
+        names.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (name, _) in names.iter().take(6) {
             add(format!("  {name}/call"), Unit::PerCall, &|s| {
                 s.syscalls.as_ref().map(|r| r.get(name))
             });
@@ -143,10 +155,8 @@ pub fn render_table(servers: &[ServerReport]) -> String {
                 None => "—".to_string(),
                 Some(v) => {
                     let mut cell = format_value(*v, row.unit);
-                    if i > 0 {
-                        if let Some(f) = first.filter(|f| *f > 0.0) {
-                            let _ = write!(cell, " ({:.2}×)", v / f);
-                        }
+                    if let Some(f) = first.filter(|f| i > 0 && *f > 0.0) {
+                        let _ = write!(cell, " ({:.2}×)", v / f);
                     }
                     cell
                 }
@@ -190,10 +200,23 @@ pub fn render_table(servers: &[ServerReport]) -> String {
         if let Some(v) = &s.protocol_version {
             let _ = write!(out, ", protocol {v}");
         }
+        if s.rounds > 1 {
+            let _ = write!(out, "\n  median of {} rounds", s.rounds);
+        }
         for c in &s.cases {
+            let spread = if c.calls_per_s_by_round.len() > 1 {
+                let fmt: Vec<String> = c
+                    .calls_per_s_by_round
+                    .iter()
+                    .map(|v| format_value(*v, Unit::Rate))
+                    .collect();
+                format!(" (rounds: {})", fmt.join(", "))
+            } else {
+                String::new()
+            };
             let _ = write!(
                 out,
-                "\n  {}: {} calls in {:.2} s{}, client CPU/call {}, server CPU from {:?}",
+                "\n  {}: {} calls in {:.2} s{}{spread}, client CPU/call {}, server CPU from {:?}",
                 c.label,
                 c.calls,
                 c.elapsed_s,

@@ -296,7 +296,9 @@ mod tests {
             let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
             assert_eq!(v["id"], 42);
             assert_eq!(v["method"], "tools/call");
-            let msg = v["params"]["arguments"]["message"].as_str().expect("message");
+            let msg = v["params"]["arguments"]["message"]
+                .as_str()
+                .expect("message");
             assert!(messages.matches(42, msg));
             assert!(!messages.matches(43, msg));
         }

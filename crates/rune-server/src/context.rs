@@ -181,6 +181,12 @@ impl RequestContext {
 
     /// Asks the user for input (elicitation).
     pub async fn elicit(&self, params: ElicitRequestParams) -> Result<ElicitResult, HandlerError> {
+        if !self.inner.version.has_elicitation() {
+            return Err(HandlerError::failed(format!(
+                "elicitation is not part of protocol revision {} (it needs 2025-06-18 or newer)",
+                self.inner.version
+            )));
+        }
         let caps = self.client_capabilities();
         let url = params.mode.as_deref() == Some("url");
         let ok = if url {
@@ -188,7 +194,7 @@ impl RequestContext {
         } else {
             caps.elicitation_form()
         };
-        if !ok || !self.inner.version.has_elicitation() {
+        if !ok {
             let mode = if url { "url" } else { "form" };
             return Err(HandlerError::missing_capability(
                 serde_json::json!({ "elicitation": { mode: {} } }),

@@ -383,7 +383,7 @@ fn server() -> Server {
             (CompletionReference::Prompt { name }, "arg1" | "arg2")
                 if name == "test_prompt_with_arguments" =>
             {
-                &["paris", "park", "party", "hello", "world"]
+                &["alpha", "apple", "paris", "park", "party", "hello", "world"]
             }
             (CompletionReference::Resource { .. }, "id") => &["1", "2", "3", "42", "123"],
             _ => &[],

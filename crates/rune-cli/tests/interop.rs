@@ -1,0 +1,371 @@
+//! Interop with official MCP peers that we did not write: the Python SDK client (both eras),
+//! the TypeScript SDK client (every handshake revision) and the MCP Inspector CLI, each
+//! talking over stdio to `rune mcp-server` and to the conformance fixture server.
+//!
+//! The peers are installed by `scripts/install-test-peers.sh` into a cache outside the
+//! repository; these tests run it (a no-op once installed). The server binaries must be built
+//! first (`cargo build --workspace --bins`, as `scripts/test.sh` does).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+
+struct Peers {
+    py: PathBuf,
+    node: PathBuf,
+    node_modules: PathBuf,
+    inspector: PathBuf,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn peers() -> &'static Peers {
+    static PEERS: OnceLock<Peers> = OnceLock::new();
+    PEERS.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg(repo_root().join("scripts/install-test-peers.sh"))
+            .output()
+            .expect("run scripts/install-test-peers.sh");
+        assert!(
+            out.status.success(),
+            "installing the test peers failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let get = |key: &str| -> PathBuf {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    panic!("{key} missing from the install script's output:\n{text}")
+                })
+        };
+        Peers {
+            py: get("RUNE_PEERS_PY"),
+            node: get("RUNE_PEERS_NODE"),
+            node_modules: get("RUNE_PEERS_NODE_MODULES"),
+            inspector: get("RUNE_PEERS_INSPECTOR"),
+        }
+    })
+}
+
+/// A binary of this workspace, built in the same profile as this test.
+fn bin(name: &str) -> PathBuf {
+    if name == "rune" {
+        return PathBuf::from(env!("CARGO_BIN_EXE_rune"));
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace --bins` first (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn run(cmd: &mut Command) -> Value {
+    let out = cmd.output().expect("start the peer");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "the peer printed no JSON ({e}); exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        out.status.success(),
+        "the peer failed (exit {:?}): {v}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    v
+}
+
+fn python(mode: &str, scenario: &str, server: &[&str]) -> Value {
+    let p = peers();
+    run(Command::new(&p.py)
+        .arg(repo_root().join("tests/peers/py_client.py"))
+        .args(["--mode", mode, "--scenario", scenario, "--"])
+        .args(server))
+}
+
+fn typescript(version: &str, scenario: &str, server: &[&str]) -> Value {
+    let p = peers();
+    run(Command::new(&p.node)
+        .env("RUNE_PEERS_NODE_MODULES", &p.node_modules)
+        .arg(repo_root().join("tests/peers/ts_client.mjs"))
+        .args(["--version", version, "--scenario", scenario, "--"])
+        .args(server))
+}
+
+fn inspector(args: &[&str], server: &[&str]) -> Value {
+    run(Command::new(&peers().inspector)
+        .args(["--format", "json"])
+        .args(args)
+        .arg("--")
+        .args(server))
+}
+
+fn texts(report: &Value, tool: &str) -> Vec<String> {
+    serde_json::from_value(report["tool_calls"][tool]["texts"].clone())
+        .unwrap_or_else(|_| panic!("no texts for {tool} in {}", report["tool_calls"][tool]))
+}
+
+/// What every client must have seen from the fixture server, whatever its revision.
+fn check_fixture(r: &Value, elicitation: bool) {
+    assert_eq!(r["server_name"], "rune-conformance-server");
+    assert_eq!(
+        texts(r, "test_simple_text"),
+        ["This is a simple text response for testing."]
+    );
+    let image = &r["tool_calls"]["test_image_content"]["result"]["content"][0];
+    assert_eq!(
+        (image["type"].as_str(), image["mimeType"].as_str()),
+        (Some("image"), Some("image/png"))
+    );
+    let res = &r["tool_calls"]["test_embedded_resource"]["result"]["content"][0];
+    assert_eq!(res["resource"]["uri"], "test://embedded-resource");
+    assert_eq!(r["tool_calls"]["test_error_handling"]["is_error"], true);
+    assert_eq!(
+        texts(r, "test_error_handling"),
+        ["This tool intentionally returns an error for testing"]
+    );
+    let logs: Vec<&str> = r["tool_calls"]["test_tool_with_logging"]["logs"]
+        .as_array()
+        .expect("logs")
+        .iter()
+        .filter_map(|l| l["data"].as_str())
+        .collect();
+    assert_eq!(
+        logs,
+        [
+            "Tool execution started",
+            "Tool processing data",
+            "Tool execution completed"
+        ]
+    );
+    assert_eq!(texts(r, "test_sampling"), ["LLM response: sampled answer"]);
+    if elicitation {
+        let t = texts(r, "test_elicitation");
+        assert!(
+            t[0].contains("accept") && t[0].contains("ada@example.com"),
+            "{t:?}"
+        );
+    } else {
+        assert_eq!(
+            r["tool_calls"]["test_elicitation"]["is_error"], true,
+            "no elicitation before 2025-06-18"
+        );
+    }
+    let reads = &r["resource_reads"];
+    assert_eq!(
+        reads["test://static-text"]["result"]["contents"][0]["text"],
+        "This is the content of the static text resource."
+    );
+    let blob = reads["test://static-binary"]["result"]["contents"][0]["blob"]
+        .as_str()
+        .expect("blob");
+    assert!(blob.starts_with("iVBOR"), "a PNG");
+    let data = reads["test://template/42/data"]["result"]["contents"][0]["text"]
+        .as_str()
+        .expect("text");
+    let data: Value = serde_json::from_str(data).expect("json");
+    assert_eq!(
+        data,
+        json!({"id": "42", "templateTest": true, "data": "Data for ID: 42"})
+    );
+    let prompt =
+        &r["prompt_gets"]["test_prompt_with_arguments"]["result"]["messages"][0]["content"]["text"];
+    assert_eq!(prompt, "Prompt with arguments: arg1='a', arg2='b'");
+    assert_eq!(
+        r["prompt_gets"]["test_simple_prompt"]["result"]["messages"][0]["content"]["text"],
+        "This is a simple prompt for testing."
+    );
+    assert_eq!(
+        r["steps"]["completion/complete"]["values"],
+        json!(["alpha", "apple"])
+    );
+}
+
+#[test]
+fn python_client_every_mode_against_the_fixture_server() {
+    let server = bin("conformance_server");
+    let server = server.to_str().expect("utf-8 path");
+    for (mode, version) in [
+        ("legacy", "2025-11-25"),
+        ("2026-07-28", "2026-07-28"),
+        ("auto", "2026-07-28"),
+    ] {
+        let r = python(mode, "fixture", &[server]);
+        assert_eq!(r["protocol_version"], version, "mode {mode}");
+        check_fixture(&r, true);
+        let progress: Vec<f64> = r["tool_calls"]["test_tool_with_progress"]["progress"]
+            .as_array()
+            .expect("progress")
+            .iter()
+            .filter_map(|p| p["progress"].as_f64())
+            .collect();
+        assert_eq!(progress, [0.0, 50.0, 100.0], "mode {mode}");
+        if version == "2026-07-28" {
+            // The elicitation went through an input_required round trip.
+            let result = &r["tool_calls"]["test_simple_text"]["result"];
+            assert_eq!(result["resultType"], "complete");
+            assert_eq!(
+                result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+                "rune-conformance-server"
+            );
+        }
+    }
+}
+
+#[test]
+fn typescript_client_every_handshake_revision_against_the_fixture_server() {
+    let server = bin("conformance_server");
+    let server = server.to_str().expect("utf-8 path");
+    for version in ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"] {
+        let r = typescript(version, "fixture", &[server]);
+        assert_eq!(r["protocol_version"], version);
+        check_fixture(&r, version >= "2025-06-18");
+        // SDK 1.32 drops a progress notification that arrives with the response; the wire
+        // record shows what Rune sent.
+        let wire: Vec<f64> = r["tool_calls"]["test_tool_with_progress"]["progress_wire"]
+            .as_array()
+            .expect("progress_wire")
+            .iter()
+            .filter_map(|p| p["progress"].as_f64())
+            .collect();
+        assert_eq!(wire, [0.0, 50.0, 100.0], "revision {version}");
+    }
+}
+
+#[test]
+fn python_and_typescript_clients_against_rune_mcp_server() {
+    let rune = bin("rune");
+    let rune = rune.to_str().expect("utf-8 path");
+    let root = repo_root();
+    let root = root.to_str().expect("utf-8 path");
+    let server = [rune, "mcp-server", "--root", root];
+    // (In its pinned 2026-07-28 mode the Python client skips discovery and lists prompts and
+    // resources too, which this server rightly answers with -32601: it advertises neither.)
+    for mode in ["legacy", "auto"] {
+        let r = python(mode, "list", &server);
+        assert_eq!(r["server_name"], "rune", "mode {mode}");
+        assert!(r["tools"].is_array(), "mode {mode}: {r}");
+    }
+    let r = typescript("2025-06-18", "list", &server);
+    assert_eq!(
+        (r["server_name"].as_str(), r["protocol_version"].as_str()),
+        (Some("rune"), Some("2025-06-18"))
+    );
+    assert!(r["server_capabilities"]["tools"].is_object());
+}
+
+#[test]
+fn python_and_typescript_clients_call_the_echo_server() {
+    let echo = bin("echo_server");
+    let echo = echo.to_str().expect("utf-8 path");
+    let r = python("auto", "echo", &[echo]);
+    assert_eq!(texts(&r, "echo"), ["hello from python"]);
+    let r = typescript("2025-11-25", "echo", &[echo]);
+    assert_eq!(texts(&r, "echo"), ["hello from typescript"]);
+}
+
+#[test]
+fn inspector_cli_lists_calls_reads_and_gets_in_both_eras() {
+    let server = bin("conformance_server");
+    let server = server.to_str().expect("utf-8 path");
+    for era in ["legacy", "modern"] {
+        let e = ["--protocol-era", era];
+        let init = inspector(&[&e[..], &["--method", "initialize"]].concat(), &[server]);
+        let expected = if era == "modern" {
+            "2026-07-28"
+        } else {
+            "2025-11-25"
+        };
+        assert_eq!(
+            init["result"]["protocolVersion"], expected,
+            "era {era}: {init}"
+        );
+        let tools = inspector(&[&e[..], &["--method", "tools/list"]].concat(), &[server]);
+        assert_eq!(
+            tools["result"]["tools"].as_array().map(Vec::len),
+            Some(14),
+            "era {era}"
+        );
+        let call = inspector(
+            &[
+                &e[..],
+                &["--method", "tools/call", "--tool-name", "test_simple_text"],
+            ]
+            .concat(),
+            &[server],
+        );
+        assert_eq!(
+            call["result"]["content"][0]["text"],
+            "This is a simple text response for testing."
+        );
+        let read = inspector(
+            &[
+                &e[..],
+                &[
+                    "--method",
+                    "resources/read",
+                    "--uri",
+                    "test://template/7/data",
+                ],
+            ]
+            .concat(),
+            &[server],
+        );
+        assert!(
+            read["result"]["contents"][0]["text"]
+                .as_str()
+                .expect("text")
+                .contains("Data for ID: 7")
+        );
+        let templates = inspector(
+            &[&e[..], &["--method", "resources/templates/list"]].concat(),
+            &[server],
+        );
+        assert_eq!(
+            templates["result"]["resourceTemplates"][0]["uriTemplate"],
+            "test://template/{id}/data"
+        );
+        let prompt = inspector(
+            &[
+                &e[..],
+                &[
+                    "--method",
+                    "prompts/get",
+                    "--prompt-name",
+                    "test_prompt_with_arguments",
+                    "--prompt-args",
+                    "arg1=x",
+                    "arg2=y",
+                ],
+            ]
+            .concat(),
+            &[server],
+        );
+        assert_eq!(
+            prompt["result"]["messages"][0]["content"]["text"],
+            "Prompt with arguments: arg1='x', arg2='y'"
+        );
+    }
+    let rune = bin("rune");
+    let tools = inspector(
+        &["--method", "tools/list"],
+        &[rune.to_str().expect("utf-8"), "mcp-server"],
+    );
+    assert!(tools["result"]["tools"].is_array());
+}
