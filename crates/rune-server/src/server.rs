@@ -213,6 +213,7 @@ impl ServerBuilder {
         }))
         .unwrap_or_else(|_| RawValue::from_string("{}".into()).unwrap_or_default());
         let state_key = self.state_key.unwrap_or_else(random_key);
+        warm_up(&self.registry.0);
         Server {
             inner: Arc::new(ServerInner {
                 info: self.info,
@@ -226,6 +227,25 @@ impl ServerBuilder {
                 conns: Mutex::new(Vec::new()),
             }),
         }
+    }
+}
+
+/// Compiles the tools' input schemas on a background thread, so neither the first answer
+/// nor (usually) the first call waits for it.
+fn warm_up(registry: &Registry) {
+    let tools = registry.tools.clone();
+    if tools.is_empty() {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("rune-schema-warmup".into())
+        .spawn(move || {
+            for t in tools {
+                t.validator();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::debug!("no warm-up thread ({e}); schemas compile on first use");
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rune_proto::model::{CallToolResult, Content, JsonObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
@@ -27,7 +27,9 @@ pub(crate) type ToolFn =
 #[derive(Clone)]
 pub struct ToolDef {
     pub(crate) tool: Tool,
-    pub(crate) validator: Option<Arc<jsonschema::Validator>>,
+    /// Compiled on first use (or by the server's warm-up thread): compiling the first schema
+    /// of a process costs milliseconds, which must not delay the first answer.
+    pub(crate) validator: Arc<OnceLock<Option<jsonschema::Validator>>>,
     pub(crate) handler: Arc<ToolFn>,
     pub(crate) spawn: bool,
 }
@@ -173,7 +175,6 @@ impl ToolDef {
     }
 
     fn build(name: String, description: String, schema: JsonObject, handler: Arc<ToolFn>) -> Self {
-        let validator = compile(&schema);
         ToolDef {
             tool: Tool {
                 name,
@@ -186,7 +187,7 @@ impl ToolDef {
                 execution: None,
                 meta: None,
             },
-            validator,
+            validator: Arc::new(OnceLock::new()),
             handler,
             spawn: false,
         }
@@ -242,8 +243,14 @@ impl ToolDef {
     }
 
     /// Checks arguments against the input schema; the error names the offending field.
+    pub(crate) fn validator(&self) -> Option<&jsonschema::Validator> {
+        self.validator
+            .get_or_init(|| compile(&self.tool.input_schema))
+            .as_ref()
+    }
+
     pub(crate) fn validate(&self, args: &Value) -> Result<(), String> {
-        let Some(v) = &self.validator else {
+        let Some(v) = self.validator() else {
             return Ok(());
         };
         let mut errors = v.iter_errors(args).peekable();
@@ -271,9 +278,9 @@ impl ToolDef {
 
 /// Compiles a schema; one that does not compile is reported and left unchecked rather than
 /// making the tool unusable.
-fn compile(schema: &JsonObject) -> Option<Arc<jsonschema::Validator>> {
+fn compile(schema: &JsonObject) -> Option<jsonschema::Validator> {
     match jsonschema::validator_for(&Value::Object(schema.clone())) {
-        Ok(v) => Some(Arc::new(v)),
+        Ok(v) => Some(v),
         Err(e) => {
             tracing::warn!("tool input schema does not compile, arguments are not validated: {e}");
             None
