@@ -1,8 +1,10 @@
 //! `rune mcp-server`: the built-in tools over MCP.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use rune_server::Server;
+use rune_tools::Roots;
 
 use crate::config::Config;
 
@@ -73,19 +75,24 @@ pub(crate) fn settings(args: Args) -> Result<Settings, Box<dyn std::error::Error
     })
 }
 
-fn server(settings: &Settings) -> Server {
+fn server(settings: &Settings) -> Result<Server, Box<dyn std::error::Error>> {
+    let guard = Arc::new(Roots::new(&settings.roots)?);
     let roots: Vec<String> = settings
         .roots
         .iter()
         .map(|r| r.display().to_string())
         .collect();
-    Server::builder("rune", env!("CARGO_PKG_VERSION"))
+    let mut builder = Server::builder("rune", env!("CARGO_PKG_VERSION"))
         .instructions(format!(
-            "Rune's built-in tools. Files are accessible only inside these roots: {}.",
+            "Rune's built-in file tools. Files are accessible only inside these roots: {}. \
+             Relative paths are relative to the first root.",
             roots.join(", ")
         ))
-        .advertise_tools()
-        .build()
+        .advertise_tools();
+    for tool in rune_tools::read_tools(guard) {
+        builder = builder.tool(tool);
+    }
+    Ok(builder.build())
 }
 
 pub(crate) fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -97,7 +104,7 @@ pub(crate) fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(filter)
         .init();
     tracing::info!(roots = ?settings.roots, "starting rune mcp-server");
-    let server = server(&settings);
+    let server = server(&settings)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -260,7 +260,24 @@ fn python_and_typescript_clients_against_rune_mcp_server() {
     for mode in ["legacy", "auto"] {
         let r = python(mode, "list", &server);
         assert_eq!(r["server_name"], "rune", "mode {mode}");
-        assert!(r["tools"].is_array(), "mode {mode}: {r}");
+        let tools: Vec<&str> = r["tools"]
+            .as_array()
+            .expect("tools")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for t in [
+            "file_read",
+            "file_read_many",
+            "list_directory",
+            "directory_tree",
+            "file_info",
+        ] {
+            assert!(
+                tools.contains(&t),
+                "mode {mode}: {t} missing from {tools:?}"
+            );
+        }
     }
     let r = typescript("2025-06-18", "list", &server);
     assert_eq!(

@@ -1,0 +1,575 @@
+//! The path jail: every path a tool receives is resolved here, and nowhere else.
+//!
+//! [`Roots`] holds the allowed root directories. Each is canonicalized and opened once as a
+//! directory handle ([`cap_std::fs::Dir`]) when the set is built. [`Roots::resolve`] turns a
+//! user's path into a [`ResolvedPath`] in three steps:
+//!
+//! 1. **Text checks**, before the file system is touched: empty paths, NUL bytes, paths
+//!    longer than [`MAX_PATH_BYTES`] and a leading `~` (never expanded) are refused.
+//! 2. **Lexical check**: the path (relative paths are taken relative to the first root) is
+//!    normalized (`.` and `..` folded) and must lie inside a root, compared component by
+//!    component (so root `/a/b` does not admit `/a/bc`). Paths such as `/etc/passwd` or
+//!    `../../x` are refused here without any system call on them. `..` keeps this lexical
+//!    meaning from then on: `link/../f` is `f` next to `link`, as in a shell's `cd`, never the
+//!    `..` of the link's target.
+//! 3. **Resolution**: the normalized path is canonicalized (symbolic links followed) and the result must
+//!    again lie inside a root; a link, or a linked parent directory, that leads out is
+//!    refused. Device files, FIFOs and sockets are refused too.
+//!
+//! The result remembers the root it belongs to and the symlink-free path relative to it.
+//! Opening goes through the root's directory handle ([`ResolvedPath::open_file`],
+//! [`ResolvedPath::open_dir`]): `cap-std` resolves the relative path *beneath* that handle
+//! (openat2 `RESOLVE_BENEATH` on Linux), so a component swapped for a symbolic link between
+//! the check and the open cannot lead outside. Files are opened with `O_NOFOLLOW` and
+//! `O_NONBLOCK` (a FIFO swapped in cannot block) and checked again with `fstat` after
+//! opening: only regular files are ever read.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsSyncExt};
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, FileTypeExt, OpenOptions};
+
+/// The longest path accepted, in bytes (Linux's `PATH_MAX`).
+pub const MAX_PATH_BYTES: usize = 4096;
+
+/// Why a path was refused or could not be used. The messages are written for the person (or
+/// model) who gave the path: they say what was wrong and what to do instead.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    /// No roots were given.
+    #[error("no allowed roots are configured; at least one root directory is required")]
+    NoRoots,
+    /// A root could not be used.
+    #[error("root {path} cannot be used: {reason}")]
+    BadRoot {
+        /// The root as given.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The path is empty.
+    #[error("the path is empty; give a path inside an allowed root ({roots})")]
+    Empty {
+        /// The allowed roots, for the message.
+        roots: String,
+    },
+    /// The path contains a NUL byte.
+    #[error("the path contains a NUL byte, which no file name can contain")]
+    Nul,
+    /// The path is longer than [`MAX_PATH_BYTES`].
+    #[error("the path is {len} bytes long; the limit is {MAX_PATH_BYTES} bytes")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The path starts with `~`.
+    #[error(
+        "`~` is not expanded: {path:?} would name a home directory. Give a path inside an allowed \
+         root ({roots}), relative to the first root or absolute (for a file whose name really starts \
+         with `~`, prefix it with `./`)"
+    )]
+    Tilde {
+        /// The path as given.
+        path: String,
+        /// The allowed roots, for the message.
+        roots: String,
+    },
+    /// The path lies outside every root.
+    #[error("{path} is outside the allowed roots ({roots}); only paths inside them can be used")]
+    Outside {
+        /// The path as given.
+        path: String,
+        /// The allowed roots, for the message.
+        roots: String,
+    },
+    /// The path resolves, through a symbolic link, to a place outside every root.
+    #[error(
+        "{path} goes through a symbolic link that leads outside the allowed roots ({roots}); \
+         refused"
+    )]
+    SymlinkEscape {
+        /// The path as given.
+        path: String,
+        /// The allowed roots, for the message.
+        roots: String,
+    },
+    /// The path changed between its check and its use.
+    #[error(
+        "{path} changed while it was being opened (a component was replaced, for example by a \
+         symbolic link); refused"
+    )]
+    Changed {
+        /// The path as given.
+        path: String,
+    },
+    /// Nothing exists at the path.
+    #[error("{path} does not exist")]
+    NotFound {
+        /// The path as given.
+        path: String,
+    },
+    /// A device file, FIFO or socket.
+    #[error("{path} is a {kind}; only regular files and directories can be used")]
+    Special {
+        /// The path as given.
+        path: String,
+        /// What it is ("FIFO (named pipe)", "character device", ...).
+        kind: &'static str,
+    },
+    /// A file was needed.
+    #[error("{path} is a directory, not a file")]
+    IsADirectory {
+        /// The path as given.
+        path: String,
+    },
+    /// A directory was needed.
+    #[error("{path} is not a directory")]
+    NotADirectory {
+        /// The path as given.
+        path: String,
+    },
+    /// Writing is disabled.
+    #[error("the server is in read-only mode; writing to {path} is refused")]
+    ReadOnly {
+        /// The path as given.
+        path: String,
+    },
+    /// Another I/O error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path as given.
+        path: String,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+/// One allowed root: its canonical path, the path as given, and an open handle.
+#[derive(Debug)]
+struct Root {
+    canonical: PathBuf,
+    given: PathBuf,
+    dir: Dir,
+}
+
+/// The set of allowed root directories, and whether writing is allowed.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let tmp = tempfile::tempdir()?;
+/// std::fs::write(tmp.path().join("a.txt"), "hi")?;
+/// let roots = rune_tools::guard::Roots::new([tmp.path()])?;
+/// let p = roots.resolve("a.txt")?;
+/// assert!(p.absolute().ends_with("a.txt"));
+/// assert!(roots.resolve("../outside").is_err());
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Roots {
+    roots: Vec<Arc<Root>>,
+    read_only: bool,
+    listing: String,
+}
+
+impl Roots {
+    /// Opens the roots. Each must exist and be a directory; duplicates are dropped. The first
+    /// root is the base of relative paths.
+    pub fn new<I, P>(roots: I) -> Result<Self, GuardError>
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<Path>,
+    {
+        let mut out: Vec<Arc<Root>> = Vec::new();
+        for r in roots {
+            let given = r.as_ref();
+            let shown = given.display().to_string();
+            let bad = |reason: String| GuardError::BadRoot {
+                path: shown.clone(),
+                reason,
+            };
+            let canonical = std::fs::canonicalize(given).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => bad("it does not exist".into()),
+                _ => bad(e.to_string()),
+            })?;
+            if !canonical.is_dir() {
+                return Err(bad("it is not a directory".into()));
+            }
+            let dir = Dir::open_ambient_dir(&canonical, ambient_authority())
+                .map_err(|e| bad(e.to_string()))?;
+            if out.iter().any(|o| o.canonical == canonical) {
+                continue;
+            }
+            let given = if given.is_absolute() {
+                normalize(given)
+            } else {
+                canonical.clone()
+            };
+            out.push(Arc::new(Root {
+                canonical,
+                given,
+                dir,
+            }));
+        }
+        if out.is_empty() {
+            return Err(GuardError::NoRoots);
+        }
+        let listing = out
+            .iter()
+            .map(|r| r.canonical.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(Roots {
+            roots: out,
+            read_only: false,
+            listing,
+        })
+    }
+
+    /// Sets read-only mode: [`Roots::check_writable`] then refuses every path.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// True in read-only mode.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The canonical root directories, first one first.
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.roots.iter().map(|r| r.canonical.as_path())
+    }
+
+    /// Refuses in read-only mode; writing tools call it before touching anything.
+    pub fn check_writable(&self, path: &ResolvedPath) -> Result<(), GuardError> {
+        if self.read_only {
+            return Err(GuardError::ReadOnly {
+                path: path.input.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Resolves a user's path: relative to the first root, or absolute inside any root. The
+    /// path must exist and be a regular file or a directory.
+    pub fn resolve(&self, user_path: &str) -> Result<ResolvedPath, GuardError> {
+        let input = user_path.to_owned();
+        let roots = || self.listing.clone();
+        if user_path.is_empty() {
+            return Err(GuardError::Empty { roots: roots() });
+        }
+        if user_path.len() > MAX_PATH_BYTES {
+            return Err(GuardError::TooLong {
+                len: user_path.len(),
+            });
+        }
+        if user_path.contains('\0') {
+            return Err(GuardError::Nul);
+        }
+        if user_path.starts_with('~') {
+            return Err(GuardError::Tilde {
+                path: input,
+                roots: roots(),
+            });
+        }
+        let first = &self.roots[0];
+        let p = Path::new(user_path);
+        let joined = if p.is_absolute() {
+            normalize(p)
+        } else {
+            normalize(&first.canonical.join(p))
+        };
+        if joined.as_os_str().len() > MAX_PATH_BYTES {
+            return Err(GuardError::TooLong {
+                len: joined.as_os_str().len(),
+            });
+        }
+        // Lexical check: nothing outside the roots is looked at.
+        let lexical = self
+            .roots
+            .iter()
+            .any(|r| joined.starts_with(&r.canonical) || joined.starts_with(&r.given));
+        if !lexical {
+            return Err(GuardError::Outside {
+                path: input,
+                roots: roots(),
+            });
+        }
+        // Resolution: follow symbolic links; the real place must be inside a root too.
+        let canonical = match std::fs::canonicalize(&joined) {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(match e.kind() {
+                    io::ErrorKind::NotFound => GuardError::NotFound { path: input },
+                    _ => GuardError::Io {
+                        path: input,
+                        source: e,
+                    },
+                });
+            }
+        };
+        let Some(root) = self
+            .roots
+            .iter()
+            .filter(|r| canonical.starts_with(&r.canonical))
+            .max_by_key(|r| r.canonical.as_os_str().len())
+        else {
+            return Err(GuardError::SymlinkEscape {
+                path: input,
+                roots: roots(),
+            });
+        };
+        let rel = match canonical.strip_prefix(&root.canonical) {
+            Ok(r) if r.as_os_str().is_empty() => PathBuf::from("."),
+            Ok(r) => r.to_path_buf(),
+            Err(_) => {
+                return Err(GuardError::SymlinkEscape {
+                    path: input,
+                    roots: roots(),
+                });
+            }
+        };
+        // The kind, looked up beneath the root handle without following links.
+        let md = root
+            .dir
+            .symlink_metadata(&rel)
+            .map_err(|e| open_error(&input, e))?;
+        let ft = md.file_type();
+        let kind = if ft.is_file() {
+            Kind::File
+        } else if ft.is_dir() {
+            Kind::Dir
+        } else if ft.is_symlink() {
+            // Canonical paths hold no links: one appeared since canonicalization.
+            return Err(GuardError::Changed { path: input });
+        } else {
+            return Err(GuardError::Special {
+                path: input,
+                kind: special_kind(&ft),
+            });
+        };
+        Ok(ResolvedPath {
+            root: root.clone(),
+            rel,
+            absolute: canonical,
+            input,
+            kind,
+        })
+    }
+}
+
+/// What a resolved path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+}
+
+/// A path that passed every check: its root, its symlink-free path relative to that root,
+/// and what it named when resolved. Open it only through its methods.
+#[derive(Debug, Clone)]
+pub struct ResolvedPath {
+    root: Arc<Root>,
+    rel: PathBuf,
+    absolute: PathBuf,
+    input: String,
+    kind: Kind,
+}
+
+impl ResolvedPath {
+    /// The canonical absolute path.
+    pub fn absolute(&self) -> &Path {
+        &self.absolute
+    }
+
+    /// The path relative to its root (`.` for the root itself).
+    pub fn relative(&self) -> &Path {
+        &self.rel
+    }
+
+    /// The root it lies in.
+    pub fn root(&self) -> &Path {
+        &self.root.canonical
+    }
+
+    /// The handle of its root directory.
+    pub(crate) fn root_dir(&self) -> &Dir {
+        &self.root.dir
+    }
+
+    /// The path as the user gave it.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// What it named when it was resolved.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The canonical absolute path as text (lossy for non-UTF-8 names).
+    pub fn display(&self) -> String {
+        self.absolute.to_string_lossy().into_owned()
+    }
+
+    /// Opens the regular file for reading, beneath its root, without following a final
+    /// symbolic link and without blocking; anything but a regular file is refused after
+    /// opening (checked on the open handle).
+    pub fn open_file(&self) -> Result<std::fs::File, GuardError> {
+        if self.kind == Kind::Dir {
+            return Err(GuardError::IsADirectory {
+                path: self.input.clone(),
+            });
+        }
+        let mut o = OpenOptions::new();
+        o.read(true).follow(FollowSymlinks::No).nonblock(true);
+        let f = self
+            .root
+            .dir
+            .open_with(&self.rel, &o)
+            .map_err(|e| open_error(&self.input, e))?
+            .into_std();
+        let md = f.metadata().map_err(|e| self.io(e))?;
+        let ft = md.file_type();
+        if ft.is_dir() {
+            return Err(GuardError::IsADirectory {
+                path: self.input.clone(),
+            });
+        }
+        if !ft.is_file() {
+            return Err(GuardError::Special {
+                path: self.input.clone(),
+                kind: std_special_kind(&ft),
+            });
+        }
+        Ok(f)
+    }
+
+    /// Opens the directory, beneath its root, without following a final symbolic link.
+    pub fn open_dir(&self) -> Result<Dir, GuardError> {
+        if self.kind != Kind::Dir {
+            return Err(GuardError::NotADirectory {
+                path: self.input.clone(),
+            });
+        }
+        if self.rel == Path::new(".") {
+            return self.root.dir.try_clone().map_err(|e| self.io(e));
+        }
+        self.root
+            .dir
+            .open_dir_nofollow(&self.rel)
+            .map_err(|e| open_error(&self.input, e))
+    }
+
+    /// Metadata of the file or directory, read from an open handle.
+    pub fn metadata(&self) -> Result<std::fs::Metadata, GuardError> {
+        match self.kind {
+            Kind::File => self.open_file()?.metadata().map_err(|e| self.io(e)),
+            Kind::Dir => self
+                .open_dir()?
+                .into_std_file()
+                .metadata()
+                .map_err(|e| self.io(e)),
+        }
+    }
+
+    /// Wraps an I/O error with the path.
+    pub fn io(&self, source: io::Error) -> GuardError {
+        GuardError::Io {
+            path: self.input.clone(),
+            source,
+        }
+    }
+}
+
+impl fmt::Display for ResolvedPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.absolute.to_string_lossy())
+    }
+}
+
+/// Folds `.` and `..` without touching the file system (`..` at the top stays at the top).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::Prefix(x) => out.push(x.as_os_str()),
+            Component::RootDir => out.push(Component::RootDir.as_os_str()),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+        }
+    }
+    out
+}
+
+/// Maps an error from an open beneath a root.
+fn open_error(input: &str, e: io::Error) -> GuardError {
+    let path = input.to_owned();
+    if e.kind() == io::ErrorKind::NotFound {
+        return GuardError::NotFound { path };
+    }
+    // cap-std's refusal of an escape, openat2's EXDEV, or O_NOFOLLOW's ELOOP: the path was
+    // changed under us.
+    let raw = e.raw_os_error();
+    if raw == Some(rustix::io::Errno::LOOP.raw_os_error())
+        || raw == Some(rustix::io::Errno::XDEV.raw_os_error())
+        || (raw.is_none() && e.kind() == io::ErrorKind::PermissionDenied)
+    {
+        return GuardError::Changed { path };
+    }
+    if raw == Some(rustix::io::Errno::NOTDIR.raw_os_error()) {
+        return GuardError::Changed { path };
+    }
+    GuardError::Io { path, source: e }
+}
+
+fn special_kind(ft: &cap_std::fs::FileType) -> &'static str {
+    if ft.is_fifo() {
+        "FIFO (named pipe)"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_char_device() {
+        "character device"
+    } else if ft.is_block_device() {
+        "block device"
+    } else {
+        "special file"
+    }
+}
+
+fn std_special_kind(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if ft.is_fifo() {
+        "FIFO (named pipe)"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_char_device() {
+        "character device"
+    } else if ft.is_block_device() {
+        "block device"
+    } else if ft.is_symlink() {
+        "symbolic link"
+    } else {
+        "special file"
+    }
+}
+
+/// The name of a directory entry as text, and whether it had to be converted lossily
+/// (it is not valid UTF-8).
+pub fn name_lossy(name: &OsStr) -> (String, bool) {
+    match name.to_str() {
+        Some(s) => (s.to_owned(), false),
+        None => (name.to_string_lossy().into_owned(), true),
+    }
+}

@@ -1,0 +1,94 @@
+//! Rune's built-in file tools, and the path jail that confines them.
+//!
+//! # The security model
+//!
+//! Every tool here takes paths from a client, that is from a model, and a model may be
+//! confused or steered by what it reads. So no tool touches a path itself: each hands the
+//! user's text to one place, [`guard::Roots::resolve`], and works only with the
+//! [`guard::ResolvedPath`] it returns.
+//!
+//! - **Allowed roots.** A [`Roots`] is a set of directories, canonicalized and opened once
+//!   as directory handles when it is built (a root that does not exist is an error then, not
+//!   later). Relative paths are relative to the first root; absolute paths must lie inside one.
+//! - **Refused before any system call**: empty paths, NUL bytes, paths over 4096 bytes, a
+//!   leading `~` (never expanded; the message says to give a path inside a root), and paths
+//!   that, with `.` and `..` folded, lie outside every root. The comparison is component by
+//!   component, so root `/a/b` does not admit its sibling `/a/bc`.
+//! - **Refused after resolution**: a path whose symbolic links (the last component or any
+//!   parent directory) lead outside every root, and device files, FIFOs and sockets.
+//! - **Opened beneath the root.** Files and directories are opened through the root's handle
+//!   with `cap-std` (openat2 `RESOLVE_BENEATH` on Linux), using the symlink-free path found
+//!   at resolution. A component swapped for a symbolic link between the check and the open
+//!   cannot lead outside; the open fails and the tool says the path changed. Files are opened
+//!   with `O_NOFOLLOW | O_NONBLOCK` (a FIFO swapped in cannot block the server) and checked
+//!   with `fstat` on the open handle: only regular files are read.
+//! - **Listings never follow links**: directories are walked through handles, symbolic links
+//!   are reported as such, and names that are not UTF-8 are shown lossily and flagged.
+//! - **Read-only mode**: [`Roots::read_only`]; writing tools (to come) refuse through
+//!   [`Roots::check_writable`]. Every tool in this crate only reads, and says so in its
+//!   annotations (`readOnlyHint: true`, `destructiveHint: false`, `idempotentHint: true`,
+//!   `openWorldHint: false`).
+//! - **Bounded output.** Every result is capped (bytes or entries), and a capped result says
+//!   so and how to continue; nothing is cut silently.
+//!
+//! Each refusal is a tool error (`isError: true`) whose message says what was wrong and what
+//! to do instead. Arguments are checked against each tool's JSON Schema by the server engine
+//! before a handler runs; unknown fields are refused.
+//!
+//! # The tools
+//!
+//! | tool | what it does |
+//! | --- | --- |
+//! | `file_read` ([`file_read_tool`]) | a text file whole, or a line range, head/tail N lines, a byte range, or a line+column selection; capped (256 KiB by default) with `next_line`/`next_offset` to continue; UTF-8 checked (`lossy` to replace invalid bytes); images as image content, other binary files as base64 blob resources |
+//! | `file_read_many` ([`file_read_many_tool`]) | several whole files in one call with one shared output budget; each file succeeds or fails on its own, and the call is an error only when all fail |
+//! | `list_directory` ([`list_directory_tool`]) | a directory's entries with kind and size, sorted by name, hidden entries on request, capped |
+//! | `directory_tree` ([`directory_tree_tool`]) | a recursive listing with `max_depth` (3) and `max_entries` (1000), honouring `.gitignore` |
+//! | `file_info` ([`file_info_tool`]) | kind, size, octal permissions, read-only flag, RFC 3339 times, MIME type, line count of text files up to 10 MiB |
+//!
+//! Every tool returns text content for people and models plus `structuredContent` matching
+//! its declared `outputSchema`.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let roots = Arc::new(rune_tools::Roots::new(["."])?.read_only(true));
+//! let mut builder = rune_server::Server::builder("files", "1.0.0");
+//! for tool in rune_tools::read_tools(roots) {
+//!     builder = builder.tool(tool);
+//! }
+//! let server = builder.build();
+//! # let _ = server; Ok(()) }
+//! ```
+//!
+//! This crate is for Unix systems (it relies on `O_NOFOLLOW`, `O_NONBLOCK` and Unix
+//! permissions).
+
+#![deny(missing_docs)]
+
+pub mod dir;
+pub mod guard;
+pub mod info;
+pub mod read;
+mod text;
+mod util;
+
+use std::sync::Arc;
+
+pub use dir::{directory_tree_tool, list_directory_tool};
+pub use guard::{GuardError, ResolvedPath, Roots};
+pub use info::file_info_tool;
+pub use read::{file_read_many_tool, file_read_tool};
+use rune_server::ToolDef;
+
+/// Every read-only tool of this crate, sharing one set of roots.
+pub fn read_tools(guard: Arc<Roots>) -> Vec<ToolDef> {
+    vec![
+        file_read_tool(guard.clone()),
+        file_read_many_tool(guard.clone()),
+        list_directory_tool(guard.clone()),
+        directory_tree_tool(guard.clone()),
+        file_info_tool(guard),
+    ]
+}
