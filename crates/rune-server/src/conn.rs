@@ -395,6 +395,16 @@ fn write_result<T: WireResult>(
 struct Envelope<'a> {
     #[serde(rename = "_meta", borrow, default)]
     meta: Option<&'a RawValue>,
+    // The fields of `tools/call`, read in the same pass (kept raw: other methods may use
+    // these names with other types).
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
+    #[serde(rename = "inputResponses", borrow, default)]
+    input_responses: Option<&'a RawValue>,
+    #[serde(rename = "requestState", borrow, default)]
+    request_state: Option<&'a RawValue>,
 }
 
 /// The `_meta` keys the engine reads.
@@ -423,21 +433,9 @@ struct Req<'a> {
     id: Id,
     method: &'a str,
     params: Option<&'a RawValue>,
-    meta_raw: Option<&'a RawValue>,
+    env: Envelope<'a>,
     keys: MetaKeys<'a>,
     version: ProtocolVersion,
-}
-
-#[derive(Deserialize)]
-struct CallParams<'a> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    #[serde(borrow, default)]
-    arguments: Option<&'a RawValue>,
-    #[serde(rename = "inputResponses", default)]
-    input_responses: Option<JsonObject>,
-    #[serde(rename = "requestState", default)]
-    request_state: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -464,6 +462,23 @@ struct PromptParams {
 struct CursorParams {
     #[serde(default)]
     cursor: Option<String>,
+}
+
+/// `tools/call` params, read from the [`Envelope`].
+struct CallParams<'a> {
+    name: Cow<'a, str>,
+    arguments: Option<&'a RawValue>,
+    input_responses: Option<JsonObject>,
+    request_state: Option<Cow<'a, str>>,
+}
+
+/// A JSON string, borrowed when it has no escapes; `None` when it is not a string.
+fn raw_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    match serde_json::from_str::<&str>(text) {
+        Ok(s) => Some(Cow::Borrowed(s)),
+        Err(_) => serde_json::from_str::<String>(text).ok().map(Cow::Owned),
+    }
 }
 
 /// A request future and the token that cancels it.
@@ -764,8 +779,8 @@ impl Engine {
             }
         };
         match era {
-            Era::Stateless => self.modern(id, method, raw, env.meta, keys, sink),
-            Era::Handshake => self.legacy(id, method, raw, env.meta, keys, sink),
+            Era::Stateless => self.modern(id, method, raw, env, keys, sink),
+            Era::Handshake => self.legacy(id, method, raw, env, keys, sink),
         }
     }
 
@@ -774,7 +789,7 @@ impl Engine {
         id: Id,
         method: &'a str,
         raw: Option<&'a RawValue>,
-        meta_raw: Option<&'a RawValue>,
+        env: Envelope<'a>,
         keys: MetaKeys<'a>,
         sink: &Sink,
     ) -> Option<Started> {
@@ -850,7 +865,7 @@ impl Engine {
                     id,
                     method,
                     params: raw,
-                    meta_raw,
+                    env,
                     keys,
                     version,
                 };
@@ -899,7 +914,7 @@ impl Engine {
         id: Id,
         method: &'a str,
         raw: Option<&'a RawValue>,
-        meta_raw: Option<&'a RawValue>,
+        env: Envelope<'a>,
         keys: MetaKeys<'a>,
         sink: &Sink,
     ) -> Option<Started> {
@@ -1002,7 +1017,7 @@ impl Engine {
                     id,
                     method,
                     params: raw,
-                    meta_raw,
+                    env,
                     keys,
                     version,
                 };
@@ -1012,27 +1027,22 @@ impl Engine {
     }
 
     fn has_resources(&self) -> bool {
-        Server {
-            inner: self.conn.server.clone(),
-        }
-        .capabilities()
-        .resources
-        .is_some()
+        let server = &self.conn.server;
+        Server::registry_of(server)
+            .serves(server.advertise)
+            .resources
     }
 
     /// The methods both eras share.
     fn feature(&mut self, req: Req<'_>, sink: &Sink) -> Option<Started> {
-        let server = Server {
-            inner: self.conn.server.clone(),
-        };
-        let caps = server.capabilities();
-        let reg = server.registry();
+        let reg = Server::registry_of(&self.conn.server);
+        let serves = reg.serves(self.conn.server.advertise);
         let dress = Dress::of(req.version);
         let not_found = |sink: &Sink, req: &Req<'_>| {
             sink.error(Some(&req.id), &ErrorObject::method_not_found(req.method));
         };
         match req.method {
-            "tools/list" if caps.tools.is_some() => {
+            "tools/list" if serves.tools => {
                 self.page(
                     &req,
                     sink,
@@ -1046,7 +1056,7 @@ impl Engine {
                 );
                 None
             }
-            "resources/list" if caps.resources.is_some() => {
+            "resources/list" if serves.resources => {
                 self.page(
                     &req,
                     sink,
@@ -1060,7 +1070,7 @@ impl Engine {
                 );
                 None
             }
-            "resources/templates/list" if caps.resources.is_some() => {
+            "resources/templates/list" if serves.resources => {
                 self.page(
                     &req,
                     sink,
@@ -1074,7 +1084,7 @@ impl Engine {
                 );
                 None
             }
-            "prompts/list" if caps.prompts.is_some() => {
+            "prompts/list" if serves.prompts => {
                 self.page(
                     &req,
                     sink,
@@ -1088,10 +1098,10 @@ impl Engine {
                 );
                 None
             }
-            "tools/call" if caps.tools.is_some() => self.call_tool(req, sink, &reg),
-            "resources/read" if caps.resources.is_some() => self.read_resource(req, sink, &reg),
-            "prompts/get" if caps.prompts.is_some() => self.get_prompt(req, sink, &reg),
-            "completion/complete" if caps.completions.is_some() => {
+            "tools/call" if serves.tools => self.call_tool(req, sink, &reg),
+            "resources/read" if serves.resources => self.read_resource(req, sink, &reg),
+            "prompts/get" if serves.prompts => self.get_prompt(req, sink, &reg),
+            "completion/complete" if serves.completions => {
                 let p: CompleteParams = match params(req.params) {
                     Ok(p) => p,
                     Err(e) => {
@@ -1166,7 +1176,7 @@ impl Engine {
                 conn: self.conn.clone(),
                 id: req.id.clone(),
                 version: req.version,
-                meta_raw: req.meta_raw.map(|r| r.to_owned()),
+                meta_raw: req.env.meta.map(|r| r.to_owned()),
                 meta: OnceLock::new(),
                 progress_token: req.keys.progress_token.clone(),
                 log_level,
@@ -1201,12 +1211,37 @@ impl Engine {
     }
 
     fn call_tool(&mut self, req: Req<'_>, sink: &Sink, reg: &Registry) -> Option<Started> {
-        let p: CallParams<'_> = match params(req.params) {
-            Ok(p) => p,
-            Err(e) => {
-                sink.error(Some(&req.id), &e);
+        let name = match req.env.name.map(raw_str) {
+            Some(Some(n)) => n,
+            _ => {
+                sink.error(
+                    Some(&req.id),
+                    &ErrorObject::invalid_params("Invalid params: `name` must be a string"),
+                );
                 return None;
             }
+        };
+        let input_responses = match req
+            .env
+            .input_responses
+            .map(|r| serde_json::from_str::<JsonObject>(r.get()))
+        {
+            None => None,
+            Some(Ok(o)) => Some(o),
+            Some(Err(e)) => {
+                sink.error(
+                    Some(&req.id),
+                    &ErrorObject::invalid_params(format!("Invalid inputResponses: {e}")),
+                );
+                return None;
+            }
+        };
+        let request_state = req.env.request_state.and_then(raw_str);
+        let p = CallParams {
+            name,
+            arguments: req.env.arguments,
+            input_responses,
+            request_state,
         };
         let Some(tool) = reg.tool(&p.name).cloned() else {
             sink.error(

@@ -55,6 +55,16 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
+    /// The features served, as the capabilities advertise them (cheaper than building them).
+    pub(crate) fn serves(&self, adv: Advertise) -> Serves {
+        Serves {
+            tools: adv.tools || !self.tools.is_empty(),
+            resources: adv.resources || !self.resources.is_empty() || !self.templates.is_empty(),
+            prompts: adv.prompts || !self.prompts.is_empty(),
+            completions: self.completion.is_some(),
+        }
+    }
+
     pub(crate) fn tool(&self, name: &str) -> Option<&Arc<ToolDef>> {
         self.tools.iter().find(|t| t.tool.name == name)
     }
@@ -76,13 +86,22 @@ pub(crate) struct ServerInner {
     pub(crate) conns: Mutex<Vec<Weak<ConnShared>>>,
 }
 
+/// Which features a server serves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Serves {
+    pub(crate) tools: bool,
+    pub(crate) resources: bool,
+    pub(crate) prompts: bool,
+    pub(crate) completions: bool,
+}
+
 /// Features advertised even while nothing of that kind is registered (so tools added at run
 /// time are still seen by clients).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Advertise {
-    tools: bool,
-    resources: bool,
-    prompts: bool,
+    pub(crate) tools: bool,
+    pub(crate) resources: bool,
+    pub(crate) prompts: bool,
 }
 
 /// An MCP server: build it once, serve any number of connections.
@@ -305,7 +324,11 @@ impl Server {
     }
 
     pub(crate) fn registry(&self) -> Arc<Registry> {
-        match self.inner.registry.read() {
+        Self::registry_of(&self.inner)
+    }
+
+    pub(crate) fn registry_of(inner: &ServerInner) -> Arc<Registry> {
+        match inner.registry.read() {
             Ok(r) => r.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
@@ -419,26 +442,18 @@ impl Server {
 
     /// The capabilities the server advertises, derived from what is registered.
     pub fn capabilities(&self) -> ServerCapabilities {
-        let r = self.registry();
-        let adv = self.inner.advertise;
-        let list_changed = || {
-            Some(ListChangedCapability {
-                list_changed: Some(true),
-            })
+        let serves = self.registry().serves(self.inner.advertise);
+        let list_changed = || ListChangedCapability {
+            list_changed: Some(true),
         };
         ServerCapabilities {
-            tools: (adv.tools || !r.tools.is_empty())
-                .then(list_changed)
-                .flatten(),
-            prompts: (adv.prompts || !r.prompts.is_empty())
-                .then(list_changed)
-                .flatten(),
-            resources: (adv.resources || !r.resources.is_empty() || !r.templates.is_empty())
-                .then_some(ResourcesCapability {
-                    subscribe: Some(true),
-                    list_changed: Some(true),
-                }),
-            completions: r.completion.is_some().then(JsonObject::new),
+            tools: serves.tools.then(list_changed),
+            prompts: serves.prompts.then(list_changed),
+            resources: serves.resources.then_some(ResourcesCapability {
+                subscribe: Some(true),
+                list_changed: Some(true),
+            }),
+            completions: serves.completions.then(JsonObject::new),
             logging: self.inner.options.logging.then(JsonObject::new),
             experimental: None,
             extensions: None,
