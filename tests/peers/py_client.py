@@ -2,7 +2,7 @@
 """Drive an MCP server over stdio with the official Python SDK client (PyPI `mcp`).
 
 Usage:
-    py_client.py --mode legacy|2026-07-28|auto --scenario list|fixture|echo \
+    py_client.py --mode legacy|2026-07-28|auto --scenario list|fixture|echo|files \
         [--timeout SECONDS] [--deadline SECONDS] [--log-level LEVEL] -- <server command> [args...]
 
 Prints exactly one JSON object on stdout describing what was observed. Exit codes:
@@ -33,7 +33,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
 MODES = ("legacy", "2026-07-28", "auto")
-SCENARIOS = ("list", "fixture", "echo")
+SCENARIOS = ("list", "fixture", "echo", "files")
 
 ELICIT_CONTENT = {"username": "ada", "email": "ada@example.com"}
 SAMPLED_TEXT = "sampled answer"
@@ -223,6 +223,12 @@ class Run:
 
     async def scenario_echo(self) -> None:
         await self.call("echo", {"message": "hello from python"})
+
+    async def scenario_files(self) -> None:
+        # Rune's built-in file tools, with the server's root as the working directory.
+        await self.call("file_read", {"path": "README.md", "head": 1})
+        await self.call("list_directory", {"path": "."})
+        await self.call("file_info", {"path": "/etc/hostname"})
 
     async def scenario_fixture(self) -> None:
         await self.do_list(full=False)

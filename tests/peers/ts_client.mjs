@@ -2,7 +2,7 @@
 // Drive an MCP server over stdio with the official TypeScript SDK client (npm @modelcontextprotocol/sdk 1.x).
 //
 // Usage:
-//   node ts_client.mjs [--version 2025-11-25|2025-06-18|2025-03-26|2024-11-05] --scenario list|fixture|echo
+//   node ts_client.mjs [--version 2025-11-25|2025-06-18|2025-03-26|2024-11-05] --scenario list|fixture|echo|files
 //                      [--timeout SECONDS] [--deadline SECONDS] [--log-level LEVEL] [--trace] -- <server command> [args...]
 //
 // The SDK is loaded from $RUNE_PEERS_NODE_MODULES (printed by scripts/install-test-peers.sh), falling back to
@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { homedir } from 'node:os';
 
 const VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
-const SCENARIOS = ['list', 'fixture', 'echo'];
+const SCENARIOS = ['list', 'fixture', 'echo', 'files'];
 const ELICIT_CONTENT = { username: 'ada', email: 'ada@example.com' };
 const SAMPLED_TEXT = 'sampled answer';
 const SAMPLED_MODEL = 'rune-peer-test-model';
@@ -30,7 +30,7 @@ const SAMPLED_MODEL = 'rune-peer-test-model';
 function usage(msg) {
   if (msg) process.stderr.write(`ts_client: ${msg}\n`);
   process.stderr.write(
-    'usage: ts_client.mjs [--version V] --scenario list|fixture|echo [--timeout S] [--deadline S] ' +
+    'usage: ts_client.mjs [--version V] --scenario list|fixture|echo|files [--timeout S] [--deadline S] ' +
       '[--log-level L] [--trace] -- <server command> [args...]\n',
   );
   process.exit(64);
@@ -334,6 +334,11 @@ async function main() {
     await doList(true);
   } else if (opts.scenario === 'echo') {
     await call('echo', { message: 'hello from typescript' });
+  } else if (opts.scenario === 'files') {
+    // Rune's built-in file tools, with the server's root as the working directory.
+    await call('file_read', { path: 'README.md', head: 1 });
+    await call('list_directory', { path: '.' });
+    await call('file_info', { path: '/etc/hostname' });
   } else if (opts.scenario === 'fixture') {
     await doList(false);
     await call('test_simple_text');

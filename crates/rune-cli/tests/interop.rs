@@ -197,6 +197,18 @@ fn check_fixture(r: &Value, elicitation: bool) {
     );
 }
 
+/// The `files` scenario against `rune mcp-server` rooted at the repository.
+fn check_files(r: &Value) {
+    assert_eq!(texts(r, "file_read"), ["# Rune\n"], "{r}");
+    let entries = &r["tool_calls"]["list_directory"]["result"]["structuredContent"];
+    assert!(entries.to_string().contains("Cargo.toml"), "{entries}");
+    assert_eq!(
+        r["tool_calls"]["file_info"]["is_error"], true,
+        "outside the root: {r}"
+    );
+    assert!(texts(r, "file_info")[0].contains("outside the allowed roots"));
+}
+
 #[test]
 fn python_client_every_mode_against_the_fixture_server() {
     let server = bin("conformance_server");
@@ -279,6 +291,10 @@ fn python_and_typescript_clients_against_rune_mcp_server() {
             );
         }
     }
+    for mode in ["legacy", "2026-07-28"] {
+        check_files(&python(mode, "files", &server));
+    }
+    check_files(&typescript("2025-06-18", "files", &server));
     let r = typescript("2025-06-18", "list", &server);
     assert_eq!(
         (r["server_name"].as_str(), r["protocol_version"].as_str()),
