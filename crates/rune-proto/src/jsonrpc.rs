@@ -261,6 +261,9 @@ pub struct DecodeError {
     pub id: Option<Id>,
     /// The error to send back.
     pub error: ErrorObject,
+    /// False for a malformed *response*: it must not be answered (its id is one of ours, and
+    /// the peer would take an answer for a reply to its own request of that id).
+    pub reply: bool,
 }
 
 impl<'a> Message<'a> {
@@ -275,7 +278,11 @@ impl<'a> Message<'a> {
                     }
                     _ => ErrorObject::parse_error(format!("Parse error: {e}")),
                 };
-                return Err(DecodeError { id: None, error });
+                return Err(DecodeError {
+                    id: None,
+                    error,
+                    reply: true,
+                });
             }
         };
         let id = match env.id {
@@ -288,6 +295,7 @@ impl<'a> Message<'a> {
                     return Err(DecodeError {
                         id: None,
                         error: ErrorObject::invalid_request(format!("Invalid request: {why}")),
+                        reply: true,
                     });
                 }
             },
@@ -295,40 +303,43 @@ impl<'a> Message<'a> {
         let bad = |id: Option<Id>, why: &str| DecodeError {
             id,
             error: ErrorObject::invalid_request(format!("Invalid request: {why}")),
+            reply: true,
         };
+        let no_reply = |e: DecodeError| DecodeError { reply: false, ..e };
         if env.jsonrpc.as_deref() != Some("2.0") {
             return Err(bad(id, "\"jsonrpc\" must be \"2.0\""));
         }
-        if let Some(p) = env.params {
+        // `"params": null` is read as absent (lenient reading).
+        let params = env.params.filter(|p| p.get() != "null");
+        if let Some(p) = params {
             let first = p.get().as_bytes().first().copied();
             if first != Some(b'{') && first != Some(b'[') {
                 return Err(bad(id, "\"params\" must be an object or an array"));
             }
         }
         match (env.method, id) {
-            (Some(method), Some(id)) => Ok(Message::Request {
-                id,
-                method,
-                params: env.params,
-            }),
-            (Some(method), None) => Ok(Message::Notification {
-                method,
-                params: env.params,
-            }),
+            (Some(method), Some(id)) => Ok(Message::Request { id, method, params }),
+            (Some(method), None) => Ok(Message::Notification { method, params }),
             (None, id) => match (env.result, env.error) {
                 (Some(result), None) => match id {
                     Some(id) => Ok(Message::Response { id, result }),
-                    None => Err(bad(None, "a response needs an id")),
+                    None => Err(no_reply(bad(None, "a response needs an id"))),
                 },
                 (None, Some(error)) => {
-                    let error: ErrorObject = serde_json::from_str(error.get())
-                        .map_err(|e| bad(id.clone(), &format!("malformed error object: {e}")))?;
+                    let error: ErrorObject = serde_json::from_str(error.get()).map_err(|e| {
+                        no_reply(bad(id.clone(), &format!("malformed error object: {e}")))
+                    })?;
                     Ok(Message::ErrorResponse { id, error })
                 }
-                _ => Err(bad(
-                    id,
-                    "a message needs \"method\", \"result\" or \"error\"",
-                )),
+                (result, _) => {
+                    let e = bad(id, "a message needs \"method\", \"result\" or \"error\"");
+                    // With both `result` and `error` it claims to be a response: not answered.
+                    if result.is_some() {
+                        Err(no_reply(e))
+                    } else {
+                        Err(e)
+                    }
+                }
             },
         }
     }
@@ -544,6 +555,19 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&out).expect("valid json");
         assert_eq!(v["id"], "a\"b\n");
         assert!(!out.contains(&b'\n'));
+    }
+
+    #[test]
+    fn malformed_responses_are_not_answered_and_null_params_are_absent() {
+        let e = parse(r#"{"jsonrpc":"2.0","id":3,"error":"boom"}"#).expect_err("bad error");
+        assert!(!e.reply);
+        let e = parse(r#"{"jsonrpc":"2.0","id":3,"result":1,"error":{"code":1,"message":"x"}}"#)
+            .expect_err("both");
+        assert!(!e.reply);
+        let e = parse(r#"{"jsonrpc":"2.0","id":3}"#).expect_err("nothing");
+        assert!(e.reply);
+        let m = parse(r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":null}"#).expect("ok");
+        assert!(matches!(m, Message::Request { params: None, .. }));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! handshake era, waiting for `initialize`.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -38,9 +38,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::{Caps, CtxInner};
 use crate::error::{HandlerError, panic_message};
-use crate::server::{ListKind, Registry, ServerInner};
+use crate::server::{ListKind, Registry, ServerInner, Serves};
 use crate::tool::BoxFuture;
 use crate::{RequestContext, Server, mrtr};
+
+/// Resource subscriptions one handshake connection may hold.
+const MAX_SUBSCRIPTIONS: usize = 10_000;
 
 type Pending = oneshot::Sender<Result<Box<RawValue>, ErrorObject>>;
 
@@ -53,6 +56,8 @@ struct Session {
     client_info: Option<Implementation>,
     log_level: Option<LoggingLevel>,
     subscriptions: HashSet<String>,
+    /// What `initialize` announced.
+    advertised: Option<Serves>,
 }
 
 /// The part of a connection that handlers and the server share.
@@ -92,6 +97,7 @@ impl ConnShared {
                 client_info: None,
                 log_level: None,
                 subscriptions: HashSet::new(),
+                advertised: None,
             }),
             next_id: AtomicI64::new(1),
             pending: Mutex::new(HashMap::new()),
@@ -143,10 +149,21 @@ impl ConnShared {
         lock(&self.pending).insert(id.clone(), tx);
         self.push(|out| jsonrpc::write_request(out, &id, method, params));
         // Removes the entry if the handler is dropped (cancelled) while waiting.
+        // If the handler is dropped (its request cancelled) while the client still works on
+        // our request, tell the client to stop (for example, to close an elicitation form).
         struct Forget<'a>(&'a ConnShared, Id);
         impl Drop for Forget<'_> {
             fn drop(&mut self) {
-                lock(&self.0.pending).remove(&self.1);
+                let still_pending = lock(&self.0.pending).remove(&self.1).is_some();
+                if still_pending {
+                    self.0.notify(
+                        "notifications/cancelled",
+                        &serde_json::json!({
+                            "requestId": self.1,
+                            "reason": "the request that asked for this was cancelled"
+                        }),
+                    );
+                }
             }
         }
         let _forget = Forget(self, id);
@@ -189,9 +206,16 @@ impl ConnShared {
     }
 
     pub(crate) fn list_changed(&self, kind: ListKind) {
+        // Handshake clients hear only of lists whose capability `initialize` announced.
         let legacy = {
             let s = lock(&self.session);
-            s.era == Some(Era::Handshake) && s.initialized
+            s.era == Some(Era::Handshake)
+                && s.initialized
+                && s.advertised.is_some_and(|a| match kind {
+                    ListKind::Tools => a.tools,
+                    ListKind::Resources => a.resources,
+                    ListKind::Prompts => a.prompts,
+                })
         };
         if legacy {
             self.notify(kind.method(), &serde_json::json!({}));
@@ -414,8 +438,8 @@ struct MetaKeys<'a> {
     version: Option<serde_json::Value>,
     #[serde(rename = "io.modelcontextprotocol/clientCapabilities", borrow, default)]
     caps: Option<&'a RawValue>,
-    #[serde(rename = "io.modelcontextprotocol/clientInfo", default)]
-    client_info: Option<Implementation>,
+    #[serde(rename = "io.modelcontextprotocol/clientInfo", borrow, default)]
+    client_info: Option<&'a RawValue>,
     #[serde(rename = "io.modelcontextprotocol/logLevel", borrow, default)]
     log_level: Option<&'a RawValue>,
     #[serde(rename = "progressToken", default)]
@@ -487,8 +511,32 @@ type Started = (BoxFuture<()>, CancellationToken);
 /// The loop's own state.
 struct Engine {
     conn: Arc<ConnShared>,
-    tasks: FuturesUnordered<BoxFuture<Option<Id>>>,
-    inflight: HashMap<Id, (AbortHandle, CancellationToken)>,
+    tasks: FuturesUnordered<BoxFuture<Done>>,
+    inflight: HashMap<Id, Flight>,
+    /// Numbers the requests, so a finished request never removes a newer one with its id.
+    serial: u64,
+    /// Requests in flight that count against `max_in_flight` (listen streams do not).
+    counted: usize,
+    max_in_flight: usize,
+    /// Request lines read while at the in-flight limit, served in order as slots free up.
+    /// Responses and notifications are never held back: a handler waiting for the client's
+    /// answer, or a cancellation, must get through.
+    backlog: VecDeque<Vec<u8>>,
+    backlog_bytes: usize,
+}
+
+/// A request in flight.
+struct Flight {
+    abort: AbortHandle,
+    token: CancellationToken,
+    serial: u64,
+    counted: bool,
+}
+
+/// What a finished request future returns.
+struct Done {
+    id: Id,
+    serial: u64,
 }
 
 /// Serves one connection until the peer closes its input and every request is answered.
@@ -509,21 +557,26 @@ where
         conn: conn.clone(),
         tasks: FuturesUnordered::new(),
         inflight: HashMap::new(),
+        serial: 0,
+        counted: 0,
+        max_in_flight: opts.max_in_flight.max(1),
+        backlog: VecDeque::new(),
+        backlog_bytes: 0,
     };
+    // Past these, input is not read at all (back-pressure on the peer).
+    let backlog_lines = (4 * eng.max_in_flight).max(64);
+    let backlog_bytes = opts.max_message_bytes;
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut scanned = 0usize;
     let mut discarding = false;
     let mut eof = false;
     let mut outbuf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let result = loop {
-        // 1. Every complete line becomes a message, as long as the in-flight limit allows.
+        // 1. Requests held back earlier go first, as far as the in-flight limit allows.
+        eng.drain_backlog();
+        // 2. Every complete line becomes a message (or joins the backlog).
         let mut start = 0;
-        let mut held_back = false;
         while let Some(pos) = memchr::memchr(b'\n', &buf[scanned..]) {
-            if eng.tasks.len() >= opts.max_in_flight {
-                held_back = true;
-                break;
-            }
             let end = scanned + pos;
             if discarding {
                 discarding = false;
@@ -536,8 +589,8 @@ where
         if start > 0 {
             buf.drain(..start);
         }
-        scanned = if held_back { 0 } else { buf.len() };
-        if eof && !held_back && !buf.is_empty() {
+        scanned = buf.len();
+        if eof && !buf.is_empty() {
             if !discarding {
                 let rest = std::mem::take(&mut buf);
                 eng.on_frame(&rest);
@@ -545,26 +598,32 @@ where
             buf.clear();
             scanned = 0;
         }
+        // What is left is one partial line.
         if buf.len() > opts.max_message_bytes {
-            conn.push(|out| {
-                jsonrpc::write_error(
-                    out,
-                    None,
-                    &ErrorObject::parse_error(format!(
-                        "Message larger than the limit of {} bytes; skipped",
-                        opts.max_message_bytes
-                    )),
-                )
-            });
+            if !discarding {
+                conn.push(|out| {
+                    jsonrpc::write_error(
+                        out,
+                        None,
+                        &ErrorObject::parse_error(format!(
+                            "Message larger than the limit of {} bytes; skipped",
+                            opts.max_message_bytes
+                        )),
+                    )
+                });
+            }
             discarding = true;
             buf.clear();
             scanned = 0;
         }
-        // 2. Drive every request that can make progress now.
+        if buf.capacity() > 4 << 20 && buf.len() < 64 * 1024 {
+            buf.shrink_to(64 * 1024);
+        }
+        // 3. Drive every request that can make progress now.
         while let Some(Some(done)) = eng.tasks.next().now_or_never() {
             eng.finished(done);
         }
-        // 3. One write for everything queued.
+        // 4. One write for everything queued.
         std::mem::swap(&mut *lock(&conn.out), &mut outbuf);
         if !outbuf.is_empty() {
             let w = async {
@@ -583,14 +642,15 @@ where
                 outbuf.shrink_to(64 * 1024);
             }
         }
-        if eof && eng.tasks.is_empty() && !held_back {
+        if eof && eng.tasks.is_empty() && eng.backlog.is_empty() {
             break Ok(());
         }
-        if held_back && eng.tasks.len() < opts.max_in_flight {
-            continue; // lines are waiting in the buffer: serve them before reading more
+        if !eng.backlog.is_empty() && !eng.busy() {
+            continue; // held-back requests can start now
         }
-        // 4. Wait for input, a finished request, or output from a handler.
-        let can_read = !eof && eng.tasks.len() < opts.max_in_flight;
+        // 5. Wait for input, a finished request, or output from a handler.
+        let can_read =
+            !eof && eng.backlog.len() < backlog_lines && eng.backlog_bytes < backlog_bytes;
         if buf.capacity() - buf.len() < 16 * 1024 {
             buf.reserve(64 * 1024);
         }
@@ -610,17 +670,65 @@ where
     };
     conn.closed.store(true, Ordering::Relaxed);
     conn.shutdown.cancel();
-    for (_, (abort, token)) in eng.inflight.drain() {
-        token.cancel();
-        abort.abort();
+    for (_, f) in eng.inflight.drain() {
+        f.token.cancel();
+        f.abort.abort();
     }
     result
 }
 
+/// True when a line is a request (or a batch), read only while requests are being held back.
+fn is_request(line: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Shape<'a> {
+        #[serde(borrow, default)]
+        method: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        id: Option<&'a RawValue>,
+    }
+    if jsonrpc::is_batch(line) {
+        return true;
+    }
+    matches!(
+        serde_json::from_slice::<Shape<'_>>(line),
+        Ok(Shape {
+            method: Some(_),
+            id: Some(_)
+        })
+    )
+}
+
 impl Engine {
-    fn finished(&mut self, id: Option<Id>) {
-        if let Some(id) = id {
-            self.inflight.remove(&id);
+    fn busy(&self) -> bool {
+        self.counted >= self.max_in_flight
+    }
+
+    fn finished(&mut self, done: Done) {
+        if self
+            .inflight
+            .get(&done.id)
+            .is_some_and(|f| f.serial == done.serial)
+        {
+            self.forget(&done.id);
+        }
+    }
+
+    /// Removes a request from the in-flight table; returns it.
+    fn forget(&mut self, id: &Id) -> Option<Flight> {
+        let f = self.inflight.remove(id)?;
+        if f.counted {
+            self.counted -= 1;
+        }
+        Some(f)
+    }
+
+    fn drain_backlog(&mut self) {
+        while !self.busy() {
+            let Some(line) = self.backlog.pop_front() else {
+                break;
+            };
+            self.backlog_bytes -= line.len();
+            self.process(&line);
         }
     }
 
@@ -629,6 +737,15 @@ impl Engine {
         if line.iter().all(u8::is_ascii_whitespace) {
             return;
         }
+        if (self.busy() || !self.backlog.is_empty()) && is_request(line) {
+            self.backlog_bytes += line.len();
+            self.backlog.push_back(line.to_vec());
+            return;
+        }
+        self.process(line);
+    }
+
+    fn process(&mut self, line: &[u8]) {
         if jsonrpc::is_batch(line) {
             return self.on_batch(line);
         }
@@ -654,6 +771,15 @@ impl Engine {
             Ok(items) => items,
             Err(e) => return sink.error(None, &e),
         };
+        if items.len() > self.max_in_flight {
+            return sink.error(
+                None,
+                &ErrorObject::invalid_request(format!(
+                    "A batch may hold at most {} messages",
+                    self.max_in_flight
+                )),
+            );
+        }
         if items.is_empty() {
             return sink.error(None, &ErrorObject::invalid_request("empty batch"));
         }
@@ -668,6 +794,7 @@ impl Engine {
 
     fn on_message(&mut self, text: &[u8], sink: &Sink) {
         match Message::parse(text) {
+            Err(e) if !e.reply => tracing::debug!(error = %e.error, "malformed response ignored"),
             Err(e) => sink.error(e.id.as_ref(), &e.error),
             Ok(Message::Request { id, method, params }) => {
                 if self.inflight.contains_key(&id) {
@@ -676,13 +803,27 @@ impl Engine {
                         &ErrorObject::invalid_request(format!("Request id {id} is already in use")),
                     );
                 }
+                let counted = method != "subscriptions/listen";
                 if let Some((fut, token)) = self.on_request(id.clone(), &method, params, sink) {
                     let (abort, reg) = AbortHandle::new_pair();
-                    self.inflight.insert(id.clone(), (abort, token));
+                    self.serial += 1;
+                    let serial = self.serial;
+                    self.inflight.insert(
+                        id.clone(),
+                        Flight {
+                            abort,
+                            token,
+                            serial,
+                            counted,
+                        },
+                    );
+                    if counted {
+                        self.counted += 1;
+                    }
                     let fut = Abortable::new(fut, reg);
                     self.tasks.push(Box::pin(async move {
                         let _ = fut.await;
-                        Some(id)
+                        Done { id, serial }
                     }));
                 }
             }
@@ -725,10 +866,10 @@ impl Engine {
                 else {
                     return;
                 };
-                if let Some((abort, token)) = self.inflight.remove(&id) {
+                if let Some(f) = self.forget(&id) {
                     tracing::debug!(%id, "request cancelled by the client");
-                    token.cancel();
-                    abort.abort();
+                    f.token.cancel();
+                    f.abort.abort();
                 }
             }
             _ => tracing::debug!(method, "notification ignored"),
@@ -846,6 +987,16 @@ impl Engine {
                     Ok(P { uri }) => {
                         let mut s = lock(&self.conn.session);
                         if method == "resources/subscribe" {
+                            if s.subscriptions.len() >= MAX_SUBSCRIPTIONS {
+                                drop(s);
+                                sink.error(
+                                    Some(&id),
+                                    &ErrorObject::invalid_params(format!(
+                                        "Too many subscriptions (at most {MAX_SUBSCRIPTIONS})"
+                                    )),
+                                );
+                                return None;
+                            }
                             s.subscriptions.insert(uri);
                         } else {
                             s.subscriptions.remove(&uri);
@@ -895,6 +1046,8 @@ impl Engine {
         s.version = Some(version);
         s.caps = Arc::new(p.capabilities);
         s.client_info = Some(p.client_info);
+        s.advertised =
+            Some(Server::registry_of(&self.conn.server).serves(self.conn.server.advertise));
         drop(s);
         let server = Server {
             inner: self.conn.server.clone(),
@@ -918,10 +1071,14 @@ impl Engine {
         keys: MetaKeys<'a>,
         sink: &Sink,
     ) -> Option<Started> {
+        // A stream locked to 2026-07-28 serves nothing else; on a transport that decides per
+        // request, the handshake revisions are available too.
+        let locked = self.conn.lock_era;
         let all_versions = || -> Vec<String> {
+            let handshake: &[ProtocolVersion] = if locked { &[] } else { &HANDSHAKE_VERSIONS };
             STATELESS_VERSIONS
                 .iter()
-                .chain(HANDSHAKE_VERSIONS.iter())
+                .chain(handshake)
                 .map(|v| v.as_str().to_owned())
                 .collect()
         };
@@ -1165,7 +1322,10 @@ impl Engine {
             }
             Era::Stateless => (
                 Caps::Raw(req.keys.caps.map(|r| r.to_owned()), OnceLock::new()),
-                req.keys.client_info.clone(),
+                // Display only: a malformed one is ignored, not an error.
+                req.keys
+                    .client_info
+                    .and_then(|r| serde_json::from_str(r.get()).ok()),
                 req.keys
                     .log_level
                     .and_then(|l| serde_json::from_str(l.get()).ok()),
@@ -1191,7 +1351,9 @@ impl Engine {
         (cx, token)
     }
 
-    /// Reads the 2026 `inputResponses` / `requestState` of a retry into one answer map.
+    /// Reads the 2026 `inputResponses` / `requestState` of a retry into one answer map: the
+    /// sealed answers of earlier rounds, plus the answer to the one request the state was
+    /// issued with. Without a state nothing was asked, and `inputResponses` is ignored.
     fn answers(
         &self,
         req: &Req<'_>,
@@ -1199,14 +1361,13 @@ impl Engine {
         responses: Option<JsonObject>,
         state: Option<&str>,
     ) -> Result<Option<JsonObject>, ErrorObject> {
-        if req.version.era() != Era::Stateless || (responses.is_none() && state.is_none()) {
+        let (Era::Stateless, Some(state)) = (req.version.era(), state) else {
             return Ok(None);
-        }
-        let mut answers = match state {
-            Some(s) => mrtr::open(&self.conn.server.state_key, binding, s)?,
-            None => JsonObject::new(),
         };
-        answers.extend(responses.unwrap_or_default());
+        let (mut answers, pending) = mrtr::open(&self.conn.server.state_key, binding, state)?;
+        if let Some(answer) = responses.and_then(|mut r| r.remove(&pending)) {
+            answers.insert(pending, answer);
+        }
         Ok(Some(answers))
     }
 
@@ -1271,7 +1432,9 @@ impl Engine {
             return None;
         }
         let binding = if req.version.era() == Era::Stateless {
-            mrtr::binding("tools/call", &p.name, p.arguments.map_or("{}", |r| r.get()))
+            // Canonical text (object keys sorted), so a retry that re-serializes the same
+            // arguments differently still matches.
+            mrtr::binding("tools/call", &p.name, &args.to_string())
         } else {
             [0; 32]
         };
@@ -1294,14 +1457,11 @@ impl Engine {
                 tokio::spawn(
                     async move { AssertUnwindSafe(handler(args, cx)).catch_unwind().await },
                 );
+            // Built before the future, so dropping it unpolled (a cancel in the same read)
+            // still aborts the task.
+            let guard = AbortOnDrop(task.abort_handle());
             Box::pin(async move {
-                struct AbortOnDrop(tokio::task::AbortHandle);
-                impl Drop for AbortOnDrop {
-                    fn drop(&mut self) {
-                        self.0.abort();
-                    }
-                }
-                let _guard = AbortOnDrop(task.abort_handle());
+                let _guard = guard;
                 match task.await {
                     Ok(Ok(r)) => r,
                     Ok(Err(panic)) => Err(HandlerError::Failed(format!(
@@ -1465,7 +1625,14 @@ impl Engine {
         fut: BoxFuture<Result<T, HandlerError>>,
         map: impl FnOnce(T) -> Result<R, HandlerError> + Send + 'static,
     ) -> Started {
-        self.mrtr_later(id, sink, token, dress, [0; 32], None, fut, map, Err)
+        // Only tools/call, prompts/get and resources/read may answer input_required.
+        let recover = |e| match e {
+            HandlerError::InputRequired(_) => Err(HandlerError::Protocol(ErrorObject::internal(
+                "this method cannot ask the client for input",
+            ))),
+            other => Err(other),
+        };
+        self.mrtr_later(id, sink, token, dress, [0; 32], None, fut, map, recover)
     }
 
     /// Like `respond_later`, and turns `InputRequired` into a 2026 interim result.
@@ -1496,13 +1663,17 @@ impl Engine {
             match outcome {
                 Ok(r) => sink.respond(|out| write_result(&server, out, &id, r, dress)),
                 Err(HandlerError::InputRequired(need)) if dress.modern => {
+                    let state = mrtr::seal(
+                        &server.state_key,
+                        &binding,
+                        &answers.unwrap_or_default(),
+                        &need.key,
+                    );
                     let mut requests = serde_json::Map::new();
                     requests.insert(
                         need.key,
                         serde_json::to_value(need.request).unwrap_or_default(),
                     );
-                    let state =
-                        mrtr::seal(&server.state_key, &binding, &answers.unwrap_or_default());
                     let r = InputRequiredResult {
                         input_requests: Some(requests),
                         request_state: Some(state),
@@ -1557,14 +1728,9 @@ impl Engine {
         let conn = self.conn.clone();
         let sink = sink.clone();
         let token = CancellationToken::new();
+        let guard = Unlisten(conn.clone(), id.clone());
         let fut = async move {
-            struct Unlisten(Arc<ConnShared>, Id);
-            impl Drop for Unlisten {
-                fn drop(&mut self) {
-                    lock(&self.0.listeners).remove(&self.1);
-                }
-            }
-            let _guard = Unlisten(conn.clone(), id.clone());
+            let _guard = guard;
             conn.shutdown.cancelled().await;
             // A graceful end from the server: the listen request's result.
             let r = EmptyResult {
@@ -1578,6 +1744,24 @@ impl Engine {
             sink.respond(|out| write_result(&conn.server, out, &id, r, d));
         };
         Some((Box::pin(fut), token))
+    }
+}
+
+/// Aborts a spawned tool's task when its request future is dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Unregisters a listen stream when its request future is dropped.
+struct Unlisten(Arc<ConnShared>, Id);
+
+impl Drop for Unlisten {
+    fn drop(&mut self) {
+        lock(&self.0.listeners).remove(&self.1);
     }
 }
 

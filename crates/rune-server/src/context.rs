@@ -133,6 +133,9 @@ impl RequestContext {
         let Some(token) = &self.inner.progress_token else {
             return;
         };
+        if self.is_cancelled() {
+            return; // nothing more is sent for a cancelled request
+        }
         {
             let mut last = match self.inner.last_progress.lock() {
                 Ok(l) => l,
@@ -160,7 +163,7 @@ impl RequestContext {
 
     /// Sends a log message with a logger name.
     pub fn log_to(&self, level: LoggingLevel, logger: Option<&str>, data: impl Serialize) {
-        if !self.inner.conn.server.options.logging {
+        if !self.inner.conn.server.options.logging || self.is_cancelled() {
             return;
         }
         let wanted = match self.inner.version.era() {
@@ -196,9 +199,7 @@ impl RequestContext {
         };
         if !ok {
             let mode = if url { "url" } else { "form" };
-            return Err(HandlerError::missing_capability(
-                serde_json::json!({ "elicitation": { mode: {} } }),
-            ));
+            return Err(self.missing(serde_json::json!({ "elicitation": { mode: {} } })));
         }
         self.ask("elicitation/create", &params).await
     }
@@ -209,9 +210,7 @@ impl RequestContext {
         params: CreateMessageParams,
     ) -> Result<CreateMessageResult, HandlerError> {
         if !self.client_capabilities().sampling() {
-            return Err(HandlerError::missing_capability(
-                serde_json::json!({ "sampling": {} }),
-            ));
+            return Err(self.missing(serde_json::json!({ "sampling": {} })));
         }
         self.ask("sampling/createMessage", &params).await
     }
@@ -219,11 +218,20 @@ impl RequestContext {
     /// Asks the client for its roots.
     pub async fn list_roots(&self) -> Result<ListRootsResult, HandlerError> {
         if !self.client_capabilities().roots() {
-            return Err(HandlerError::missing_capability(
-                serde_json::json!({ "roots": {} }),
-            ));
+            return Err(self.missing(serde_json::json!({ "roots": {} })));
         }
         self.ask("roots/list", &serde_json::json!({})).await
+    }
+
+    /// The client did not declare a capability this request needs: `-32021` in 2026-07-28;
+    /// a failure (an `isError` tool result) in the handshake revisions, which lack that code.
+    fn missing(&self, capabilities: serde_json::Value) -> HandlerError {
+        match self.inner.version.era() {
+            Era::Stateless => HandlerError::missing_capability(capabilities),
+            Era::Handshake => HandlerError::failed(format!(
+                "this needs a client capability the client did not declare: {capabilities}"
+            )),
+        }
     }
 
     async fn ask<P: Serialize, R: DeserializeOwned>(

@@ -7,7 +7,12 @@
 //! MAC bound to the originating request (method, name or URI, arguments) and stamped with its
 //! issue time, so a client can neither forge answers nor replay them on another request.
 //!
-//! Token layout: `v1.<base64url(JSON {"t": unix seconds, "a": answers})>.<base64url(MAC)>`.
+//! The token also names the one input request it was issued with (`k`); a retry's
+//! `inputResponses` is read only for that key, so a client cannot pre-answer questions the
+//! handler has not asked, nor overwrite sealed answers.
+//!
+//! Token layout:
+//! `v1.<base64url(JSON {"t": unix seconds, "a": answers, "k": pending key})>.<base64url(MAC)>`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -42,19 +47,24 @@ fn now() -> u64 {
 }
 
 /// Seals `answers` into a `requestState` token.
-pub(crate) fn seal(key: &[u8; 32], binding: &[u8; 32], answers: &JsonObject) -> String {
-    let payload = serde_json::json!({ "t": now(), "a": answers });
+pub(crate) fn seal(
+    key: &[u8; 32],
+    binding: &[u8; 32],
+    answers: &JsonObject,
+    pending: &str,
+) -> String {
+    let payload = serde_json::json!({ "t": now(), "a": answers, "k": pending });
     let body = URL_SAFE_NO_PAD.encode(payload.to_string());
     let tag = URL_SAFE_NO_PAD.encode(mac(key, binding, &body).as_bytes());
     format!("v1.{body}.{tag}")
 }
 
-/// Opens a token sealed by [`seal`] for the same request.
+/// Opens a token sealed by [`seal`] for the same request: the answers and the pending key.
 pub(crate) fn open(
     key: &[u8; 32],
     binding: &[u8; 32],
     token: &str,
-) -> Result<JsonObject, ErrorObject> {
+) -> Result<(JsonObject, String), ErrorObject> {
     let bad = |why: &str| ErrorObject::invalid_params(format!("Invalid requestState: {why}"));
     let rest = token
         .strip_prefix("v1.")
@@ -80,8 +90,11 @@ pub(crate) fn open(
     if now().saturating_sub(issued) > MAX_AGE_SECS {
         return Err(bad("expired"));
     }
-    match payload.get("a") {
-        Some(serde_json::Value::Object(a)) => Ok(a.clone()),
+    match (
+        payload.get("a"),
+        payload.get("k").and_then(serde_json::Value::as_str),
+    ) {
+        (Some(serde_json::Value::Object(a)), Some(k)) => Ok((a.clone(), k.to_owned())),
         _ => Err(bad("bad encoding")),
     }
 }
@@ -96,8 +109,11 @@ mod tests {
         let b = binding("tools/call", "deploy", r#"{"env":"prod"}"#);
         let mut answers = JsonObject::new();
         answers.insert("r0".into(), serde_json::json!({"action": "accept"}));
-        let token = seal(&key, &b, &answers);
-        assert_eq!(open(&key, &b, &token).expect("opens"), answers);
+        let token = seal(&key, &b, &answers, "r1");
+        assert_eq!(
+            open(&key, &b, &token).expect("opens"),
+            (answers, "r1".to_owned())
+        );
 
         let other = binding("tools/call", "deploy", r#"{"env":"dev"}"#);
         assert!(

@@ -175,79 +175,60 @@ impl TemplateDef {
     }
 }
 
-/// A parsed URI template: literal parts and `{name}` variables (also `{+name}`, which may
-/// match `/`).
+/// A parsed URI template (`{name}` variables, and `{+name}`, which may match `/`), compiled
+/// to a regular expression: the `regex` crate matches in linear time, so no URI a client
+/// sends can make matching slow.
 #[derive(Debug)]
 pub(crate) struct UriTemplate {
-    parts: Vec<Part>,
-}
-
-#[derive(Debug)]
-enum Part {
-    Lit(String),
-    Var { name: String, reserved: bool },
+    re: Option<regex::Regex>,
+    names: Vec<String>,
 }
 
 impl UriTemplate {
     pub(crate) fn parse(t: &str) -> UriTemplate {
-        let mut parts = Vec::new();
+        let mut pattern = String::from("^");
+        let mut names = Vec::new();
         let mut rest = t;
         while let Some(open) = rest.find('{') {
             let Some(close) = rest[open..].find('}').map(|c| open + c) else {
                 break;
             };
-            if open > 0 {
-                parts.push(Part::Lit(rest[..open].to_owned()));
-            }
+            pattern.push_str(&regex::escape(&rest[..open]));
             let inner = &rest[open + 1..close];
-            let (reserved, name) = match inner.strip_prefix('+') {
-                Some(n) => (true, n),
-                None => (false, inner),
-            };
-            parts.push(Part::Var {
-                name: name.to_owned(),
-                reserved,
-            });
+            match inner.strip_prefix('+') {
+                Some(name) => {
+                    pattern.push_str("(.+?)");
+                    names.push(name.to_owned());
+                }
+                None => {
+                    pattern.push_str("([^/]+?)");
+                    names.push(inner.to_owned());
+                }
+            }
             rest = &rest[close + 1..];
         }
-        if !rest.is_empty() {
-            parts.push(Part::Lit(rest.to_owned()));
-        }
-        UriTemplate { parts }
-    }
-
-    /// Matches a URI; variables match at least one character, `/` only for `{+var}`.
-    pub(crate) fn matches(&self, uri: &str) -> Option<BTreeMap<String, String>> {
-        let mut vars = BTreeMap::new();
-        if self.match_from(0, uri, &mut vars) {
-            Some(vars)
-        } else {
-            None
-        }
-    }
-
-    fn match_from(&self, i: usize, s: &str, vars: &mut BTreeMap<String, String>) -> bool {
-        match self.parts.get(i) {
-            None => s.is_empty(),
-            Some(Part::Lit(l)) => s
-                .strip_prefix(l.as_str())
-                .is_some_and(|r| self.match_from(i + 1, r, vars)),
-            Some(Part::Var { name, reserved }) => {
-                // Try the shortest value first so a following literal anchors the match.
-                let limit = if *reserved {
-                    s.len()
-                } else {
-                    s.find('/').unwrap_or(s.len())
-                };
-                for end in (1..=limit).filter(|&e| s.is_char_boundary(e)) {
-                    if self.match_from(i + 1, &s[end..], vars) {
-                        vars.insert(name.clone(), s[..end].to_owned());
-                        return true;
-                    }
-                }
-                false
+        pattern.push_str(&regex::escape(rest));
+        pattern.push('$');
+        let re = match regex::Regex::new(&pattern) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                tracing::warn!("URI template {t:?} cannot be matched: {e}");
+                None
             }
-        }
+        };
+        UriTemplate { re, names }
+    }
+
+    /// Matches a URI, returning the variables' values.
+    pub(crate) fn matches(&self, uri: &str) -> Option<BTreeMap<String, String>> {
+        let caps = self.re.as_ref()?.captures(uri)?;
+        Some(
+            self.names
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| Some((n.clone(), caps.get(i + 1)?.as_str().to_owned())))
+                .collect(),
+        )
     }
 }
 
@@ -266,5 +247,15 @@ mod tests {
         let t = UriTemplate::parse("file:///{+path}");
         let vars = t.matches("file:///a/b/c.txt").expect("matches");
         assert_eq!(vars["path"], "a/b/c.txt");
+        // A URI built to make naive backtracking blow up is answered at once.
+        let t = UriTemplate::parse("mem://{+a}.{+b}.{+c}/x");
+        let hostile = format!("mem://{}", ".".repeat(1 << 20));
+        assert!(t.matches(&hostile).is_none());
+        let t = UriTemplate::parse("x://{a}.({b})");
+        assert_eq!(
+            t.matches("x://1.(2)")
+                .expect("literal regex characters are escaped")["b"],
+            "2"
+        );
     }
 }

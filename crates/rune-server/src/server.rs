@@ -19,7 +19,7 @@ pub struct Options {
     /// (back-pressure) until one finishes. Default 256.
     pub max_in_flight: usize,
     /// The largest message accepted, in bytes; a larger one gets a parse error and is
-    /// skipped. Default 128 MiB.
+    /// skipped. Default 64 MiB.
     pub max_message_bytes: usize,
     /// Items per page of `tools/list`, `resources/list`, … Default 500.
     pub page_size: usize,
@@ -35,7 +35,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             max_in_flight: 256,
-            max_message_bytes: 128 << 20,
+            max_message_bytes: 64 << 20,
             page_size: 500,
             list_ttl_ms: 0,
             cache_scope: CacheScope::Private,

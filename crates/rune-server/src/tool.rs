@@ -253,6 +253,9 @@ impl ToolDef {
         let Some(v) = self.validator() else {
             return Ok(());
         };
+        if v.is_valid(args) {
+            return Ok(()); // the fast path: no error objects built
+        }
         let mut errors = v.iter_errors(args).peekable();
         if errors.peek().is_none() {
             return Ok(());

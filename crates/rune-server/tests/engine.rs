@@ -673,11 +673,10 @@ async fn modern_requests_are_stateless_and_dressed() {
         .await;
     assert_eq!(d["resultType"], "complete");
     assert_eq!(d["supportedVersions"][0], MODERN);
-    assert!(
-        d["supportedVersions"]
-            .as_array()
-            .expect("list")
-            .contains(&json!("2024-11-05"))
+    assert_eq!(
+        d["supportedVersions"],
+        json!([MODERN]),
+        "a stream locked to 2026 serves only 2026"
     );
     assert_eq!(d["ttlMs"], 0);
     assert_eq!(d["cacheScope"], "private");
@@ -860,11 +859,12 @@ async fn handshake_elicitation_is_a_real_request_to_the_client() {
         "hello Ada and Bob"
     );
 
-    // A client without the capability.
+    // A client without the capability: a tool error (-32021 exists only in 2026).
     let mut p = Peer::start(server());
     p.init("2025-11-25", json!({})).await;
-    let e = p.err(json!(1), "tools/call", call("ask", json!({}))).await;
-    assert_eq!(e["code"], -32021);
+    let r = p.ok(json!(1), "tools/call", call("ask", json!({}))).await;
+    assert_eq!(r["isError"], true);
+    assert!(text(&r).contains("elicitation"), "{r}");
     // A client that answers with an error.
     let mut p = legacy("2025-11-25").await;
     p.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call("ask", json!({}))})).await;
@@ -1001,4 +1001,195 @@ async fn large_messages_work_and_oversized_ones_are_skipped() {
         json!({}),
         "next message served"
     );
+}
+
+// Regressions found in review.
+
+fn limited(max_in_flight: usize) -> Server {
+    builder(Arc::new(AtomicBool::new(false)))
+        .options(Options {
+            max_in_flight,
+            ..Options::default()
+        })
+        .build()
+}
+
+#[tokio::test]
+async fn at_the_in_flight_limit_answers_and_cancellations_still_get_through() {
+    let mut p = Peer::start(limited(1));
+    p.init("2025-11-25", json!({"elicitation": {}})).await;
+    // The only slot waits for the client's answer: reading it must not be held back.
+    p.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call("ask", json!({}))})).await;
+    p.send(json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}))
+        .await;
+    for name in ["Ada", "Bob"] {
+        let req = p.wait_for(|m| m["method"] == "elicitation/create").await;
+        p.send(json!({"jsonrpc": "2.0", "id": req["id"].clone(), "result": {"action": "accept", "content": {"name": name}}})).await;
+    }
+    assert_eq!(
+        text(&p.response(json!(1)).await["result"]),
+        "hello Ada and Bob"
+    );
+    assert_eq!(
+        p.response(json!(2)).await["result"],
+        json!({}),
+        "the held-back ping is served after"
+    );
+
+    // A cancellation is read while the slot is taken.
+    p.send(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": call("sleep", json!({"ms": 3000}))})).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    p.send(
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 3}}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    assert_eq!(p.ok(json!(4), "ping", json!({})).await, json!({}));
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the cancel freed the slot"
+    );
+}
+
+#[tokio::test]
+async fn listen_streams_do_not_take_an_in_flight_slot() {
+    let mut p = Peer::start(limited(1));
+    p.send(json!({"jsonrpc": "2.0", "id": "sub", "method": "subscriptions/listen", "params": {"_meta": envelope(json!({})), "notifications": {"toolsListChanged": true}}})).await;
+    let r = p
+        .ok(
+            json!(1),
+            "tools/list",
+            json!({"_meta": envelope(json!({}))}),
+        )
+        .await;
+    assert!(r["tools"].is_array());
+}
+
+#[tokio::test]
+async fn a_cancel_in_the_same_read_as_its_request_still_cleans_up() {
+    let s = builder(Arc::new(AtomicBool::new(false))).build();
+    let mut p = Peer::start(s.clone());
+    let listen = json!({"jsonrpc": "2.0", "id": "sub", "method": "subscriptions/listen", "params": {"_meta": envelope(json!({})), "notifications": {"toolsListChanged": true}}});
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "sub"}});
+    p.send_raw(&format!("{listen}\n{cancel}")).await;
+    let ack = p.read().await.expect("ack");
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    p.ok(
+        json!(1),
+        "tools/list",
+        json!({"_meta": envelope(json!({}))}),
+    )
+    .await;
+    s.add_tool(ToolDef::new(
+        "late",
+        "x",
+        |_: NoArgs, _cx: RequestContext| async move { Ok::<_, HandlerError>("x") },
+    ));
+    p.quiet(200).await;
+}
+
+#[tokio::test]
+async fn a_reused_id_keeps_its_own_cancellation() {
+    let mut p = legacy("2025-11-25").await;
+    let call7 = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": call("sleep", json!({"ms": 400}))});
+    let cancel7 =
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}});
+    p.send(call7.clone()).await;
+    p.send(cancel7.clone()).await;
+    p.send(call7).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    p.send(cancel7).await;
+    p.quiet(700).await; // neither call answers
+    assert_eq!(p.ok(json!(8), "ping", json!({})).await, json!({}));
+}
+
+#[tokio::test]
+async fn malformed_responses_from_the_client_are_not_answered() {
+    let mut p = legacy("2025-11-25").await;
+    p.send_raw(r#"{"jsonrpc":"2.0","id":3,"error":"boom"}"#)
+        .await;
+    p.send_raw(r#"{"jsonrpc":"2.0","id":4,"result":{},"error":{"code":1,"message":"x"}}"#)
+        .await;
+    p.quiet(200).await;
+}
+
+#[tokio::test]
+async fn batches_larger_than_the_in_flight_limit_are_refused() {
+    let mut p = Peer::start(limited(2));
+    p.init("2025-03-26", json!({})).await;
+    let ping = |i: i64| json!({"jsonrpc": "2.0", "id": i, "method": "ping"});
+    p.send(json!([ping(1), ping(2), ping(3)])).await;
+    let m = p.read().await.expect("error");
+    assert_eq!(m["error"]["code"], -32600);
+    p.send(json!([ping(1), ping(2)])).await;
+    assert_eq!(
+        p.read().await.expect("batch").as_array().map(Vec::len),
+        Some(2)
+    );
+}
+
+#[tokio::test]
+async fn mrtr_reads_only_the_answer_it_asked_for() {
+    let mut p = Peer::start(server());
+    let caps = json!({"elicitation": {"form": {}}});
+    let r = p
+        .ok(
+            json!(1),
+            "tools/call",
+            modern_call("ask", json!({}), caps.clone()),
+        )
+        .await;
+    let state = r["requestState"].clone();
+    // Answering r0 and pre-answering r1 (not asked yet): r1 is ignored and asked for properly.
+    let mut params = modern_call("ask", json!({}), caps.clone());
+    params["inputResponses"] = json!({
+        "r0": {"action": "accept", "content": {"name": "Ada"}},
+        "r1": {"action": "accept", "content": {"name": "Mallory"}}
+    });
+    params["requestState"] = state;
+    let r = p.ok(json!(2), "tools/call", params).await;
+    assert_eq!(r["resultType"], "input_required", "{r}");
+    assert_eq!(
+        r["inputRequests"]["r1"]["params"]["message"],
+        "Your friend's name?"
+    );
+    // inputResponses without any requestState: nothing was asked, nothing is read.
+    let mut params = modern_call("ask", json!({}), caps.clone());
+    params["inputResponses"] = json!({"r0": {"action": "accept", "content": {"name": "Eve"}}});
+    let r = p.ok(json!(3), "tools/call", params).await;
+    assert_eq!(r["inputRequests"]["r0"]["params"]["message"], "Your name?");
+}
+
+#[tokio::test]
+async fn mrtr_state_survives_reordered_argument_keys() {
+    let s = Server::builder("t", "1")
+        .tool(ToolDef::raw(
+            "confirm",
+            "Asks",
+            serde_json::from_value(json!({"type": "object"})).expect("schema"),
+            |args: Value, cx: RequestContext| async move {
+                let schema: JsonObject =
+                    serde_json::from_value(json!({"type": "object", "properties": {}}))?;
+                let r = cx
+                    .elicit(ElicitRequestParams::form("Sure?", schema))
+                    .await?;
+                Ok::<_, HandlerError>(format!("{:?} {}", r.action, args))
+            },
+        ))
+        .build();
+    let mut p = Peer::start(s);
+    let caps = json!({"elicitation": {}});
+    let mut params = json!({"name": "confirm", "_meta": envelope(caps.clone())});
+    params["arguments"] = serde_json::from_str(r#"{"a":1,"b":2}"#).expect("json");
+    let r = p.ok(json!(1), "tools/call", params).await;
+    let mut retry = json!({"name": "confirm", "_meta": envelope(caps)});
+    // The same arguments, keys in another order, as a client may re-serialize them.
+    p.send_raw(&format!(
+        r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"confirm","arguments":{{"b":2,"a":1}},"inputResponses":{{"r0":{{"action":"accept"}}}},"requestState":{},"_meta":{}}}}}"#,
+        r["requestState"], retry["_meta"].take()
+    ))
+    .await;
+    let r = p.response(json!(2)).await;
+    assert_eq!(r["result"]["resultType"], "complete", "{r}");
+    assert!(text(&r["result"]).starts_with("Accept"));
 }
