@@ -638,6 +638,7 @@ where
                 };
             }
             outbuf.clear();
+            crate::server::warm_up_once(&conn.server);
             if outbuf.capacity() > 1 << 20 {
                 outbuf.shrink_to(64 * 1024);
             }

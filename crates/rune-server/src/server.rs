@@ -84,6 +84,7 @@ pub(crate) struct ServerInner {
     pub(crate) state_key: [u8; 32],
     pub(crate) advertise: Advertise,
     pub(crate) conns: Mutex<Vec<Weak<ConnShared>>>,
+    pub(crate) warmed: std::sync::atomic::AtomicBool,
 }
 
 /// Which features a server serves.
@@ -232,7 +233,6 @@ impl ServerBuilder {
         }))
         .unwrap_or_else(|_| RawValue::from_string("{}".into()).unwrap_or_default());
         let state_key = self.state_key.unwrap_or_else(random_key);
-        warm_up(&self.registry.0);
         Server {
             inner: Arc::new(ServerInner {
                 info: self.info,
@@ -244,15 +244,20 @@ impl ServerBuilder {
                 state_key,
                 advertise: self.advertise,
                 conns: Mutex::new(Vec::new()),
+                warmed: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
 }
 
-/// Compiles the tools' input schemas on a background thread, so neither the first answer
-/// nor (usually) the first call waits for it.
-fn warm_up(registry: &Registry) {
-    let tools = registry.tools.clone();
+/// Compiles the tools' input schemas on a background thread, once per server. The engine
+/// calls it after its first answer is written, so neither that answer (`initialize`) nor,
+/// usually, the first call waits for the compilation (milliseconds for the first schema).
+pub(crate) fn warm_up_once(inner: &ServerInner) {
+    if inner.warmed.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let tools = Server::registry_of(inner).tools.clone();
     if tools.is_empty() {
         return;
     }
