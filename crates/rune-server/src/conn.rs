@@ -505,6 +505,41 @@ fn raw_str(raw: &RawValue) -> Option<Cow<'_, str>> {
     }
 }
 
+/// What a 2026 request's `requestState` is bound to; computed only when a state is opened
+/// or sealed, so an ordinary call pays nothing for it.
+enum Binding {
+    None,
+    Ready([u8; 32]),
+    /// `tools/call`: the tool and its arguments' raw text, made canonical on demand.
+    Tool {
+        name: String,
+        args: Option<Box<RawValue>>,
+    },
+}
+
+impl Binding {
+    fn digest(&self) -> [u8; 32] {
+        match self {
+            Binding::None => [0; 32],
+            Binding::Ready(d) => *d,
+            Binding::Tool { name, args } => {
+                let value = args
+                    .as_ref()
+                    .and_then(|r| serde_json::from_str(r.get()).ok())
+                    .filter(|v: &serde_json::Value| !v.is_null())
+                    .unwrap_or_else(|| serde_json::Value::Object(JsonObject::new()));
+                tool_binding(name, &value)
+            }
+        }
+    }
+}
+
+/// The binding of a `tools/call`: its arguments as canonical text (object keys sorted), so a
+/// retry that re-serializes the same arguments differently still matches.
+fn tool_binding(name: &str, args: &serde_json::Value) -> [u8; 32] {
+    mrtr::binding("tools/call", name, &args.to_string())
+}
+
 /// A request future and the token that cancels it.
 type Started = (BoxFuture<()>, CancellationToken);
 
@@ -1358,14 +1393,15 @@ impl Engine {
     fn answers(
         &self,
         req: &Req<'_>,
-        binding: &[u8; 32],
+        binding: &Binding,
         responses: Option<JsonObject>,
         state: Option<&str>,
     ) -> Result<Option<JsonObject>, ErrorObject> {
         let (Era::Stateless, Some(state)) = (req.version.era(), state) else {
             return Ok(None);
         };
-        let (mut answers, pending) = mrtr::open(&self.conn.server.state_key, binding, state)?;
+        let digest = binding.digest();
+        let (mut answers, pending) = mrtr::open(&self.conn.server.state_key, &digest, state)?;
         if let Some(answer) = responses.and_then(|mut r| r.remove(&pending)) {
             answers.insert(pending, answer);
         }
@@ -1432,12 +1468,15 @@ impl Engine {
             sink.respond(|out| write_result(&self.conn.server, out, &req.id, r, dress));
             return None;
         }
-        let binding = if req.version.era() == Era::Stateless {
-            // Canonical text (object keys sorted), so a retry that re-serializes the same
-            // arguments differently still matches.
-            mrtr::binding("tools/call", &p.name, &args.to_string())
-        } else {
-            [0; 32]
+        let binding = match (req.version.era(), &p.request_state) {
+            (Era::Handshake, _) => Binding::None,
+            // A retry: its state is checked against these arguments now.
+            (Era::Stateless, Some(_)) => Binding::Ready(tool_binding(&p.name, &args)),
+            // Hashed only if the handler asks for input (rarely): keep the raw text.
+            (Era::Stateless, None) => Binding::Tool {
+                name: p.name.to_string(),
+                args: p.arguments.map(|r| r.to_owned()),
+            },
         };
         let answers = match self.answers(
             &req,
@@ -1541,7 +1580,7 @@ impl Engine {
             );
             return None;
         };
-        let binding = mrtr::binding("resources/read", &p.uri, "");
+        let binding = Binding::Ready(mrtr::binding("resources/read", &p.uri, ""));
         let answers = match self.answers(
             &req,
             &binding,
@@ -1587,7 +1626,7 @@ impl Engine {
             return None;
         }
         let args_text = serde_json::to_string(&args).unwrap_or_default();
-        let binding = mrtr::binding("prompts/get", &p.name, &args_text);
+        let binding = Binding::Ready(mrtr::binding("prompts/get", &p.name, &args_text));
         let answers = match self.answers(
             &req,
             &binding,
@@ -1633,7 +1672,17 @@ impl Engine {
             ))),
             other => Err(other),
         };
-        self.mrtr_later(id, sink, token, dress, [0; 32], None, fut, map, recover)
+        self.mrtr_later(
+            id,
+            sink,
+            token,
+            dress,
+            Binding::None,
+            None,
+            fut,
+            map,
+            recover,
+        )
     }
 
     /// Like `respond_later`, and turns `InputRequired` into a 2026 interim result.
@@ -1644,7 +1693,7 @@ impl Engine {
         sink: &Sink,
         token: CancellationToken,
         dress: Dress,
-        binding: [u8; 32],
+        binding: Binding,
         answers: Option<JsonObject>,
         fut: BoxFuture<Result<T, HandlerError>>,
         map: impl FnOnce(T) -> Result<R, HandlerError> + Send + 'static,
@@ -1666,7 +1715,7 @@ impl Engine {
                 Err(HandlerError::InputRequired(need)) if dress.modern => {
                     let state = mrtr::seal(
                         &server.state_key,
-                        &binding,
+                        &binding.digest(),
                         &answers.unwrap_or_default(),
                         &need.key,
                     );

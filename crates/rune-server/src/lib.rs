@@ -60,6 +60,7 @@ pub mod listen;
 mod mrtr;
 mod prompt;
 mod resource;
+mod schema;
 mod server;
 pub mod stdio;
 mod tool;

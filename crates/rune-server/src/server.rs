@@ -254,12 +254,20 @@ impl ServerBuilder {
 /// calls it after its first answer is written, so neither that answer (`initialize`) nor,
 /// usually, the first call waits for the compilation (milliseconds for the first schema).
 pub(crate) fn warm_up_once(inner: &ServerInner) {
-    if inner.warmed.swap(true, std::sync::atomic::Ordering::Relaxed) {
+    if inner
+        .warmed
+        .swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
         return;
     }
-    let tools = Server::registry_of(inner).tools.clone();
+    let tools: Vec<_> = Server::registry_of(inner)
+        .tools
+        .iter()
+        .filter(|t| !t.is_compiled())
+        .cloned()
+        .collect();
     if tools.is_empty() {
-        return;
+        return; // every schema was simple, and is compiled already
     }
     let spawned = std::thread::Builder::new()
         .name("rune-schema-warmup".into())

@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::schema::Validator;
 use crate::{HandlerError, RequestContext};
 
 /// A boxed, sendable future.
@@ -29,7 +30,7 @@ pub struct ToolDef {
     pub(crate) tool: Tool,
     /// Compiled on first use (or by the server's warm-up thread): compiling the first schema
     /// of a process costs milliseconds, which must not delay the first answer.
-    pub(crate) validator: Arc<OnceLock<Option<jsonschema::Validator>>>,
+    pub(crate) validator: Arc<OnceLock<Option<Validator>>>,
     pub(crate) handler: Arc<ToolFn>,
     pub(crate) spawn: bool,
 }
@@ -175,6 +176,7 @@ impl ToolDef {
     }
 
     fn build(name: String, description: String, schema: JsonObject, handler: Arc<ToolFn>) -> Self {
+        let validator = Arc::new(simple_validator(&schema));
         ToolDef {
             tool: Tool {
                 name,
@@ -187,7 +189,7 @@ impl ToolDef {
                 execution: None,
                 meta: None,
             },
-            validator: Arc::new(OnceLock::new()),
+            validator,
             handler,
             spawn: false,
         }
@@ -242,47 +244,46 @@ impl ToolDef {
         self
     }
 
-    /// Checks arguments against the input schema; the error names the offending field.
-    pub(crate) fn validator(&self) -> Option<&jsonschema::Validator> {
+    /// The compiled input schema (compiled now if it was not yet).
+    pub(crate) fn validator(&self) -> Option<&Validator> {
         self.validator
             .get_or_init(|| compile(&self.tool.input_schema))
             .as_ref()
     }
 
+    /// True once the schema is compiled.
+    pub(crate) fn is_compiled(&self) -> bool {
+        self.validator.get().is_some()
+    }
+
+    /// Checks arguments against the input schema; the error names the offending field.
     pub(crate) fn validate(&self, args: &Value) -> Result<(), String> {
         let Some(v) = self.validator() else {
             return Ok(());
         };
-        if v.is_valid(args) {
-            return Ok(()); // the fast path: no error objects built
-        }
-        let mut errors = v.iter_errors(args).peekable();
-        if errors.peek().is_none() {
-            return Ok(());
-        }
-        let msgs: Vec<String> = errors
-            .take(5)
-            .map(|e| {
-                let path = e.instance_path().to_string();
-                if path.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("{path}: {e}")
-                }
-            })
-            .collect();
-        Err(format!(
-            "Invalid arguments for tool `{}`: {}",
-            self.tool.name,
-            msgs.join("; ")
-        ))
+        v.check(args).map_err(|msgs| {
+            format!(
+                "Invalid arguments for tool `{}`: {}",
+                self.tool.name,
+                msgs.join("; ")
+            )
+        })
     }
+}
+
+/// A schema of the simple subset is compiled at once (microseconds); others wait.
+fn simple_validator(schema: &JsonObject) -> OnceLock<Option<Validator>> {
+    let cell = OnceLock::new();
+    if let Some(v) = Validator::simple(&Value::Object(schema.clone())) {
+        let _ = cell.set(Some(v));
+    }
+    cell
 }
 
 /// Compiles a schema; one that does not compile is reported and left unchecked rather than
 /// making the tool unusable.
-fn compile(schema: &JsonObject) -> Option<jsonschema::Validator> {
-    match jsonschema::validator_for(&Value::Object(schema.clone())) {
+fn compile(schema: &JsonObject) -> Option<Validator> {
+    match Validator::full(&Value::Object(schema.clone())) {
         Ok(v) => Some(v),
         Err(e) => {
             tracing::warn!("tool input schema does not compile, arguments are not validated: {e}");
