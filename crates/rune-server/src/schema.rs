@@ -14,14 +14,14 @@ use serde_json::{Map, Value};
 /// A compiled input schema.
 #[derive(Debug)]
 pub(crate) enum Validator {
-    Simple(Node),
+    Simple(Box<Node>),
     Full(Box<jsonschema::Validator>),
 }
 
 impl Validator {
     /// The simple validator when the schema allows it, `None` otherwise.
     pub(crate) fn simple(schema: &Value) -> Option<Validator> {
-        Node::compile(schema).map(Validator::Simple)
+        Node::compile(schema).map(|n| Validator::Simple(Box::new(n)))
     }
 
     /// Compiles with `jsonschema`.
@@ -89,7 +89,7 @@ pub(crate) struct Node {
 #[derive(Debug)]
 enum Additional {
     Forbidden,
-    Schema(Node),
+    Schema(Box<Node>),
 }
 
 /// Keywords that only annotate.
@@ -138,7 +138,7 @@ impl Node {
                 "additionalProperties" => {
                     n.additional = Some(Box::new(match v {
                         Value::Bool(false) => Additional::Forbidden,
-                        other => Additional::Schema(Node::compile(other)?),
+                        other => Additional::Schema(Box::new(Node::compile(other)?)),
                     }))
                 }
                 "items" => n.items = Some(Box::new(Node::compile(v)?)),
