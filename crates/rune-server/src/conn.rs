@@ -1142,11 +1142,11 @@ impl Engine {
             );
             return None;
         };
-        if keys.caps.is_none() {
+        if keys.caps.is_none_or(|c| !c.get().starts_with('{')) {
             sink.error(
                 Some(&id),
                 &ErrorObject::invalid_params(format!(
-                    "Missing _meta[\"{}\"]: every 2026-07-28 request must carry it",
+                    "Missing or malformed _meta[\"{}\"]: every 2026-07-28 request must carry it (an object)",
                     meta_keys::CLIENT_CAPABILITIES
                 )),
             );
@@ -1236,11 +1236,20 @@ impl Engine {
         };
         match req.method {
             "tools/list" if serves.tools => {
+                // Before 2025-06-18 there is no structured output: no outputSchema either
+                // (a client would wait for structuredContent that never comes).
+                let structured = req.version.has_structured_content();
                 self.page(
                     &req,
                     sink,
                     &reg.tools,
-                    |t| t.tool.clone(),
+                    |t| {
+                        let mut tool = t.tool.clone();
+                        if !structured {
+                            tool.output_schema = None;
+                        }
+                        tool
+                    },
                     |tools, next| ListToolsResult {
                         tools,
                         next_cursor: next,

@@ -717,6 +717,10 @@ async fn modern_requests_are_stateless_and_dressed() {
         .await;
     assert_eq!(e["code"], -32602, "clientCapabilities is required");
     let e = p
+        .err(json!(51), "tools/list", json!({"_meta": {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": "all"}}))
+        .await;
+    assert_eq!(e["code"], -32602, "clientCapabilities must be an object");
+    let e = p
         .err(json!(6), "tools/list", json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2099-01-01", "io.modelcontextprotocol/clientCapabilities": {}}}))
         .await;
     assert_eq!(e["code"], -32022);
