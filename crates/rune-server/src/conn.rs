@@ -540,6 +540,20 @@ fn tool_binding(name: &str, args: &serde_json::Value) -> [u8; 32] {
     mrtr::binding("tools/call", name, &args.to_string())
 }
 
+/// Evaluates a `Result`; on `Err`, answers the request with that error and returns `None`
+/// from the dispatching function.
+macro_rules! or_reply {
+    ($sink:expr, $id:expr, $result:expr) => {
+        match $result {
+            Ok(v) => v,
+            Err(e) => {
+                $sink.error(Some($id), &e);
+                return None;
+            }
+        }
+    };
+}
+
 /// A request future and the token that cancels it.
 type Started = (BoxFuture<()>, CancellationToken);
 
@@ -921,13 +935,7 @@ impl Engine {
         raw: Option<&RawValue>,
         sink: &Sink,
     ) -> Option<Started> {
-        let env: Envelope<'_> = match params(raw) {
-            Ok(e) => e,
-            Err(e) => {
-                sink.error(Some(&id), &e);
-                return None;
-            }
-        };
+        let env: Envelope<'_> = or_reply!(sink, &id, params(raw));
         let keys: MetaKeys<'_> = match env.meta.map(|m| serde_json::from_str(m.get())) {
             None => MetaKeys::default(),
             Some(Ok(k)) => k,
@@ -1304,13 +1312,7 @@ impl Engine {
             "resources/read" if serves.resources => self.read_resource(req, sink, &reg),
             "prompts/get" if serves.prompts => self.get_prompt(req, sink, &reg),
             "completion/complete" if serves.completions => {
-                let p: CompleteParams = match params(req.params) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        sink.error(Some(&req.id), &e);
-                        return None;
-                    }
-                };
+                let p: CompleteParams = or_reply!(sink, &req.id, params(req.params));
                 let f = reg.completion.clone()?;
                 let (cx, token) = self.context(&req, None);
                 let fut = f(p, cx);
@@ -1487,18 +1489,16 @@ impl Engine {
                 args: p.arguments.map(|r| r.to_owned()),
             },
         };
-        let answers = match self.answers(
-            &req,
-            &binding,
-            p.input_responses,
-            p.request_state.as_deref(),
-        ) {
-            Ok(a) => a,
-            Err(e) => {
-                sink.error(Some(&req.id), &e);
-                return None;
-            }
-        };
+        let answers = or_reply!(
+            sink,
+            &req.id,
+            self.answers(
+                &req,
+                &binding,
+                p.input_responses,
+                p.request_state.as_deref()
+            )
+        );
         let (cx, token) = self.context(&req, answers.clone());
         let handler = tool.handler.clone();
         let fut: BoxFuture<Result<CallToolResult, HandlerError>> = if tool.spawn {
@@ -1561,13 +1561,7 @@ impl Engine {
     }
 
     fn read_resource(&mut self, req: Req<'_>, sink: &Sink, reg: &Registry) -> Option<Started> {
-        let p: ReadParams = match params(req.params) {
-            Ok(p) => p,
-            Err(e) => {
-                sink.error(Some(&req.id), &e);
-                return None;
-            }
-        };
+        let p: ReadParams = or_reply!(sink, &req.id, params(req.params));
         let found = reg
             .resources
             .iter()
@@ -1590,18 +1584,16 @@ impl Engine {
             return None;
         };
         let binding = Binding::Ready(mrtr::binding("resources/read", &p.uri, ""));
-        let answers = match self.answers(
-            &req,
-            &binding,
-            p.input_responses,
-            p.request_state.as_deref(),
-        ) {
-            Ok(a) => a,
-            Err(e) => {
-                sink.error(Some(&req.id), &e);
-                return None;
-            }
-        };
+        let answers = or_reply!(
+            sink,
+            &req.id,
+            self.answers(
+                &req,
+                &binding,
+                p.input_responses,
+                p.request_state.as_deref()
+            )
+        );
         let (cx, token) = self.context(&req, answers.clone());
         let fut = guard_call(|| read(p.uri, vars, cx));
         let dress = Dress::of(req.version).cacheable();
@@ -1609,13 +1601,7 @@ impl Engine {
     }
 
     fn get_prompt(&mut self, req: Req<'_>, sink: &Sink, reg: &Registry) -> Option<Started> {
-        let p: PromptParams = match params(req.params) {
-            Ok(p) => p,
-            Err(e) => {
-                sink.error(Some(&req.id), &e);
-                return None;
-            }
-        };
+        let p: PromptParams = or_reply!(sink, &req.id, params(req.params));
         let Some(prompt) = reg.prompt(&p.name).cloned() else {
             sink.error(
                 Some(&req.id),
@@ -1636,18 +1622,16 @@ impl Engine {
         }
         let args_text = serde_json::to_string(&args).unwrap_or_default();
         let binding = Binding::Ready(mrtr::binding("prompts/get", &p.name, &args_text));
-        let answers = match self.answers(
-            &req,
-            &binding,
-            p.input_responses,
-            p.request_state.as_deref(),
-        ) {
-            Ok(a) => a,
-            Err(e) => {
-                sink.error(Some(&req.id), &e);
-                return None;
-            }
-        };
+        let answers = or_reply!(
+            sink,
+            &req.id,
+            self.answers(
+                &req,
+                &binding,
+                p.input_responses,
+                p.request_state.as_deref()
+            )
+        );
         let (cx, token) = self.context(&req, answers.clone());
         let get = prompt.get.clone();
         let fut = guard_call(|| get(args, cx));
@@ -1756,13 +1740,7 @@ impl Engine {
     }
 
     fn listen(&mut self, id: Id, raw: Option<&RawValue>, sink: &Sink) -> Option<Started> {
-        let p: ListenParams = match params(raw) {
-            Ok(p) => p,
-            Err(e) => {
-                sink.error(Some(&id), &e);
-                return None;
-            }
-        };
+        let p: ListenParams = or_reply!(sink, &id, params(raw));
         let caps = Server {
             inner: self.conn.server.clone(),
         }

@@ -41,43 +41,5 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .init();
-    let mut args = std::env::args().skip(1);
-    let mut listen = None;
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--listen" => listen = args.next(),
-            "-h" | "--help" => {
-                println!("usage: echo_server [--listen tcp://HOST:PORT]");
-                return ExitCode::SUCCESS;
-            }
-            other => {
-                eprintln!("echo_server: unknown argument {other:?} (try --help)");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("echo_server: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let server = server();
-    let result = rt.block_on(async move {
-        match listen {
-            None => server.serve_stdio().await,
-            Some(url) => rune_server::listen::serve_url(&server, &url).await,
-        }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("echo_server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    rune_server::listen::main("echo_server", server())
 }
