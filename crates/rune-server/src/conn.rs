@@ -36,7 +36,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{Caps, CtxInner};
+use crate::context::CtxInner;
 use crate::error::{HandlerError, panic_message};
 use crate::server::{ListKind, Registry, ServerInner, Serves};
 use crate::tool::BoxFuture;
@@ -53,7 +53,7 @@ struct Session {
     version: Option<ProtocolVersion>,
     initialized: bool,
     caps: Arc<ClientCapabilities>,
-    client_info: Option<Implementation>,
+    client_info: Option<Arc<Implementation>>,
     log_level: Option<LoggingLevel>,
     subscriptions: HashSet<String>,
     /// What `initialize` announced.
@@ -434,12 +434,10 @@ struct Envelope<'a> {
 /// The `_meta` keys the engine reads.
 #[derive(Deserialize, Default)]
 struct MetaKeys<'a> {
-    #[serde(rename = "io.modelcontextprotocol/protocolVersion", default)]
-    version: Option<serde_json::Value>,
+    #[serde(rename = "io.modelcontextprotocol/protocolVersion", borrow, default)]
+    version: Option<&'a RawValue>,
     #[serde(rename = "io.modelcontextprotocol/clientCapabilities", borrow, default)]
     caps: Option<&'a RawValue>,
-    #[serde(rename = "io.modelcontextprotocol/clientInfo", borrow, default)]
-    client_info: Option<&'a RawValue>,
     #[serde(rename = "io.modelcontextprotocol/logLevel", borrow, default)]
     log_level: Option<&'a RawValue>,
     #[serde(rename = "progressToken", default)]
@@ -1089,7 +1087,7 @@ impl Engine {
         s.era = Some(Era::Handshake);
         s.version = Some(version);
         s.caps = Arc::new(p.capabilities);
-        s.client_info = Some(p.client_info);
+        s.client_info = Some(Arc::new(p.client_info));
         s.advertised =
             Some(Server::registry_of(&self.conn.server).serves(self.conn.server.advertise));
         drop(s);
@@ -1160,9 +1158,8 @@ impl Engine {
             );
             return None;
         }
-        let version = requested
-            .as_str()
-            .and_then(ProtocolVersion::parse)
+        let version = raw_str(requested)
+            .and_then(|v| ProtocolVersion::parse(&v))
             .filter(|v| v.era() == Era::Stateless);
         let Some(version) = version else {
             sink.error(
@@ -1171,9 +1168,11 @@ impl Engine {
                     code::UNSUPPORTED_PROTOCOL_VERSION,
                     "Unsupported protocol version",
                 )
-                .with_data(
-                    serde_json::json!({ "supported": all_versions(), "requested": requested }),
-                ),
+                .with_data(serde_json::json!({
+                    "supported": all_versions(),
+                    "requested": serde_json::from_str::<serde_json::Value>(requested.get())
+                        .unwrap_or(serde_json::Value::Null),
+                })),
             );
             return None;
         };
@@ -1362,21 +1361,20 @@ impl Engine {
         answers: Option<JsonObject>,
     ) -> (RequestContext, CancellationToken) {
         let token = CancellationToken::new();
-        let (caps, client_info, log_level) = match req.version.era() {
+        let caps = OnceLock::new();
+        let client_info = OnceLock::new();
+        let log_level = match req.version.era() {
             Era::Handshake => {
                 let s = lock(&self.conn.session);
-                (Caps::Parsed(s.caps.clone()), s.client_info.clone(), None)
+                let _ = caps.set(s.caps.clone());
+                let _ = client_info.set(s.client_info.clone());
+                None
             }
-            Era::Stateless => (
-                Caps::Raw(req.keys.caps.map(|r| r.to_owned()), OnceLock::new()),
-                // Display only: a malformed one is ignored, not an error.
-                req.keys
-                    .client_info
-                    .and_then(|r| serde_json::from_str(r.get()).ok()),
-                req.keys
-                    .log_level
-                    .and_then(|l| serde_json::from_str(l.get()).ok()),
-            ),
+            // Capabilities and client info are read from `_meta` only if a handler asks.
+            Era::Stateless => req
+                .keys
+                .log_level
+                .and_then(|l| serde_json::from_str(l.get()).ok()),
         };
         let cx = RequestContext {
             inner: Arc::new(CtxInner {

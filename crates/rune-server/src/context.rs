@@ -46,8 +46,9 @@ pub(crate) struct CtxInner {
     pub(crate) progress_token: Option<Id>,
     /// 2026: the level asked for by this request; `None` means no log messages.
     pub(crate) log_level: Option<LoggingLevel>,
-    pub(crate) caps: Caps,
-    pub(crate) client_info: Option<Implementation>,
+    /// Handshake: the connection's, set at once. 2026: read from `_meta` when first asked.
+    pub(crate) caps: OnceLock<Arc<ClientCapabilities>>,
+    pub(crate) client_info: OnceLock<Option<Arc<Implementation>>>,
     /// 2026: answers from earlier rounds and this retry.
     pub(crate) answers: Option<JsonObject>,
     pub(crate) input_seq: AtomicUsize,
@@ -55,26 +56,20 @@ pub(crate) struct CtxInner {
     pub(crate) cancel: CancellationToken,
 }
 
-/// Client capabilities: the connection's (handshake) or the request's, read when needed.
-pub(crate) enum Caps {
-    Parsed(Arc<ClientCapabilities>),
-    Raw(Option<Box<RawValue>>, OnceLock<Arc<ClientCapabilities>>),
+/// The keys of a 2026 request's `_meta` that are read only when a handler asks for them.
+#[derive(serde::Deserialize)]
+struct LazyMeta {
+    #[serde(rename = "io.modelcontextprotocol/clientCapabilities", default)]
+    caps: Option<ClientCapabilities>,
+    #[serde(rename = "io.modelcontextprotocol/clientInfo", default)]
+    client_info: Option<serde_json::Value>,
 }
 
-impl Caps {
-    fn get(&self) -> Arc<ClientCapabilities> {
-        match self {
-            Caps::Parsed(c) => c.clone(),
-            Caps::Raw(raw, cell) => cell
-                .get_or_init(|| {
-                    Arc::new(
-                        raw.as_ref()
-                            .and_then(|r| serde_json::from_str(r.get()).ok())
-                            .unwrap_or_default(),
-                    )
-                })
-                .clone(),
-        }
+impl CtxInner {
+    fn lazy_meta(&self) -> Option<LazyMeta> {
+        self.meta_raw
+            .as_ref()
+            .and_then(|r| serde_json::from_str(r.get()).ok())
     }
 }
 
@@ -91,12 +86,32 @@ impl RequestContext {
 
     /// The client's capabilities for this request.
     pub fn client_capabilities(&self) -> Arc<ClientCapabilities> {
-        self.inner.caps.get()
+        self.inner
+            .caps
+            .get_or_init(|| {
+                Arc::new(
+                    self.inner
+                        .lazy_meta()
+                        .and_then(|m| m.caps)
+                        .unwrap_or_default(),
+                )
+            })
+            .clone()
     }
 
     /// The client's identity, when it gave one.
     pub fn client_info(&self) -> Option<&Implementation> {
-        self.inner.client_info.as_ref()
+        self.inner
+            .client_info
+            .get_or_init(|| {
+                // Display only: a malformed one is ignored, not an error.
+                self.inner
+                    .lazy_meta()
+                    .and_then(|m| m.client_info)
+                    .and_then(|v| serde_json::from_value(v).ok())
+                    .map(Arc::new)
+            })
+            .as_deref()
     }
 
     /// The request's whole `_meta`, as the client sent it.

@@ -1197,3 +1197,45 @@ async fn mrtr_state_survives_reordered_argument_keys() {
     assert_eq!(r["result"]["resultType"], "complete", "{r}");
     assert!(text(&r["result"]).starts_with("Accept"));
 }
+
+#[tokio::test]
+async fn handlers_see_client_info_and_capabilities_in_both_eras() {
+    let who = || {
+        Server::builder("t", "1")
+            .tool(ToolDef::new(
+                "who",
+                "Who is asking",
+                |_: NoArgs, cx: RequestContext| async move {
+                    let name = cx.client_info().map(|i| i.name.clone()).unwrap_or_default();
+                    let form = cx.client_capabilities().elicitation_form();
+                    Ok::<_, HandlerError>(format!("{name} {form} {}", cx.protocol_version()))
+                },
+            ))
+            .build()
+    };
+    let mut p = Peer::start(who());
+    p.init("2025-06-18", json!({"elicitation": {}})).await;
+    let r = p.ok(json!(1), "tools/call", call("who", json!({}))).await;
+    assert_eq!(text(&r), "test true 2025-06-18");
+    let mut p = Peer::start(who());
+    let r = p
+        .ok(
+            json!(1),
+            "tools/call",
+            modern_call("who", json!({}), json!({"elicitation": {"form": {}}})),
+        )
+        .await;
+    assert_eq!(text(&r), "test true 2026-07-28");
+    let r = p
+        .ok(
+            json!(2),
+            "tools/call",
+            modern_call("who", json!({}), json!({})),
+        )
+        .await;
+    assert_eq!(
+        text(&r),
+        "test false 2026-07-28",
+        "capabilities are per request"
+    );
+}
