@@ -7,6 +7,8 @@
 //! log_level = "info"
 //! # Serve on an address instead of stdio.
 //! listen = "tcp://127.0.0.1:9000"
+//! # Also serve the writing tools (off by default).
+//! allow_write = true
 //! ```
 //!
 //! Command-line flags override the file. Unknown keys are an error, so a typo is reported
@@ -29,6 +31,9 @@ pub(crate) struct Config {
     /// Listen address.
     #[serde(default)]
     pub(crate) listen: Option<String>,
+    /// Serve the writing tools.
+    #[serde(default)]
+    pub(crate) allow_write: Option<bool>,
 }
 
 /// Why a configuration file was refused.

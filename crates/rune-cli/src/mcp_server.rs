@@ -23,6 +23,10 @@ pub(crate) struct Args {
     /// Serve on an address instead of stdio, e.g. tcp://127.0.0.1:9000.
     #[arg(long, value_name = "URL")]
     listen: Option<String>,
+    /// Also serve the writing tools (file_write, file_edit, create_directory, move_path).
+    /// Off by default: without it the server only reads.
+    #[arg(long)]
+    allow_write: bool,
 }
 
 /// The settings after merging the file and the flags.
@@ -31,6 +35,7 @@ pub(crate) struct Settings {
     pub(crate) roots: Vec<PathBuf>,
     pub(crate) log_level: String,
     pub(crate) listen: Option<String>,
+    pub(crate) allow_write: bool,
 }
 
 pub(crate) fn settings(args: Args) -> Result<Settings, Box<dyn std::error::Error>> {
@@ -72,11 +77,12 @@ pub(crate) fn settings(args: Args) -> Result<Settings, Box<dyn std::error::Error
         roots,
         log_level,
         listen: args.listen.or(file.listen),
+        allow_write: args.allow_write || file.allow_write.unwrap_or(false),
     })
 }
 
 fn server(settings: &Settings) -> Result<Server, Box<dyn std::error::Error>> {
-    let guard = Arc::new(Roots::new(&settings.roots)?);
+    let guard = Arc::new(Roots::new(&settings.roots)?.read_only(!settings.allow_write));
     let roots: Vec<String> = settings
         .roots
         .iter()
@@ -89,7 +95,15 @@ fn server(settings: &Settings) -> Result<Server, Box<dyn std::error::Error>> {
             roots.join(", ")
         ))
         .advertise_tools();
-    for tool in rune_tools::read_tools(guard) {
+    let mut tools = rune_tools::read_tools(guard.clone());
+    tools.extend(rune_tools::search_tools(guard.clone()));
+    if settings.allow_write {
+        tools.extend(rune_tools::write_tools(
+            guard,
+            rune_tools::WriteOptions::default(),
+        ));
+    }
+    for tool in tools {
         builder = builder.tool(tool);
     }
     Ok(builder.build())

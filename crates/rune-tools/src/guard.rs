@@ -364,6 +364,191 @@ impl Roots {
     }
 }
 
+impl Roots {
+    /// Resolves a path to write, which may not exist yet: its parent must resolve to a
+    /// directory inside a root, and its last component must be a plain name (no `.` or
+    /// `..`). With `create_dirs`, missing parent directories are created beneath the root.
+    /// An existing target must be a regular file, not a symbolic link. Refused in read-only
+    /// mode, like [`Roots::check_writable`].
+    pub fn resolve_for_write(
+        &self,
+        user_path: &str,
+        create_dirs: bool,
+    ) -> Result<WriteTarget, GuardError> {
+        let t = self.resolve_entry(user_path, create_dirs)?;
+        let dir = t.open_parent()?;
+        t.existing_mode(&dir)?;
+        Ok(t)
+    }
+
+    /// Like [`Roots::resolve_for_write`], but whatever the last component names (if
+    /// anything) is accepted: it is never followed. For renames and directory creation.
+    pub fn resolve_entry(
+        &self,
+        user_path: &str,
+        create_dirs: bool,
+    ) -> Result<WriteTarget, GuardError> {
+        let input = user_path.to_owned();
+        // Refused before anything (even a parent directory) is created.
+        if self.read_only {
+            return Err(GuardError::ReadOnly { path: input });
+        }
+        if user_path.contains('\0') {
+            return Err(GuardError::Nul);
+        }
+        let p = Path::new(user_path);
+        let name = match p.components().next_back() {
+            Some(Component::Normal(n)) if !user_path.ends_with('/') => n.to_os_string(),
+            _ => {
+                return Err(GuardError::Io {
+                    path: input,
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "the path must end with a file name (not `.`, `..` or `/`)",
+                    ),
+                });
+            }
+        };
+        let parent_text = match p.parent() {
+            Some(pp) if !pp.as_os_str().is_empty() => pp.to_string_lossy().into_owned(),
+            _ => ".".to_owned(),
+        };
+        let parent = match self.resolve(&parent_text) {
+            Ok(r) => r,
+            Err(GuardError::NotFound { .. }) if create_dirs => {
+                // The nearest existing ancestor must resolve inside a root; the rest is
+                // created beneath it, through its handle.
+                let mut missing: Vec<std::ffi::OsString> = Vec::new();
+                let mut cur = Path::new(&parent_text).to_path_buf();
+                let base = loop {
+                    match cur.components().next_back() {
+                        Some(Component::Normal(n)) => missing.push(n.to_os_string()),
+                        _ => {
+                            return Err(GuardError::NotFound { path: input });
+                        }
+                    }
+                    cur.pop();
+                    let text = if cur.as_os_str().is_empty() {
+                        ".".to_owned()
+                    } else {
+                        cur.to_string_lossy().into_owned()
+                    };
+                    match self.resolve(&text) {
+                        Ok(r) => break r,
+                        Err(GuardError::NotFound { .. }) => continue,
+                        Err(e) => return Err(e),
+                    }
+                };
+                let dir = base.open_dir()?;
+                let rest: PathBuf = missing.iter().rev().collect();
+                dir.create_dir_all(&rest)
+                    .map_err(|e| open_error(&input, e))?;
+                self.resolve(&parent_text)?
+            }
+            Err(e) => return Err(e),
+        };
+        if parent.kind != Kind::Dir {
+            return Err(GuardError::NotADirectory { path: parent_text });
+        }
+        let rel = if parent.rel == Path::new(".") {
+            PathBuf::from(&name)
+        } else {
+            parent.rel.join(&name)
+        };
+        Ok(WriteTarget {
+            absolute: parent.absolute.join(&name),
+            parent,
+            name,
+            rel,
+            input,
+        })
+    }
+}
+
+/// A path to write: its parent directory (resolved inside a root) and a plain file name.
+#[derive(Debug, Clone)]
+pub struct WriteTarget {
+    parent: ResolvedPath,
+    name: std::ffi::OsString,
+    rel: PathBuf,
+    absolute: PathBuf,
+    input: String,
+}
+
+impl WriteTarget {
+    /// The absolute path (parent canonical, plus the name).
+    pub fn absolute(&self) -> &Path {
+        &self.absolute
+    }
+    /// The path relative to its root.
+    pub fn relative(&self) -> &Path {
+        &self.rel
+    }
+    /// The file name.
+    pub fn name(&self) -> &OsStr {
+        &self.name
+    }
+    /// The root it lies in.
+    pub fn root(&self) -> &Path {
+        self.parent.root()
+    }
+    /// The parent directory.
+    pub fn parent(&self) -> &ResolvedPath {
+        &self.parent
+    }
+    pub(crate) fn root_dir(&self) -> &Dir {
+        self.parent.root_dir()
+    }
+    /// The path as the user gave it.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+    /// The absolute path as text.
+    pub fn display(&self) -> String {
+        self.absolute.to_string_lossy().into_owned()
+    }
+    /// Opens the parent directory beneath the root.
+    pub fn open_parent(&self) -> Result<Dir, GuardError> {
+        self.parent.open_dir()
+    }
+    /// The permission bits of the existing target, or `None` when it does not exist; refuses
+    /// a symbolic link, a directory or a special file.
+    pub fn existing_mode(&self, dir: &Dir) -> Result<Option<u32>, GuardError> {
+        use cap_std::fs::PermissionsExt as _;
+        match dir.symlink_metadata(&self.name) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(open_error(&self.input, e)),
+            Ok(md) => {
+                let ft = md.file_type();
+                if ft.is_file() {
+                    Ok(Some(md.permissions().mode() & 0o7777))
+                } else if ft.is_dir() {
+                    Err(GuardError::IsADirectory {
+                        path: self.input.clone(),
+                    })
+                } else if ft.is_symlink() {
+                    Err(GuardError::Special {
+                        path: self.input.clone(),
+                        kind: "symbolic link (writes never follow links)",
+                    })
+                } else {
+                    Err(GuardError::Special {
+                        path: self.input.clone(),
+                        kind: special_kind(&ft),
+                    })
+                }
+            }
+        }
+    }
+    /// Wraps an I/O error with the path.
+    pub fn io(&self, source: io::Error) -> GuardError {
+        GuardError::Io {
+            path: self.input.clone(),
+            source,
+        }
+    }
+}
+
 /// What a resolved path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -24,10 +24,14 @@
 //!   with `fstat` on the open handle: only regular files are read.
 //! - **Listings never follow links**: directories are walked through handles, symbolic links
 //!   are reported as such, and names that are not UTF-8 are shown lossily and flagged.
-//! - **Read-only mode**: [`Roots::read_only`]; writing tools (to come) refuse through
-//!   [`Roots::check_writable`]. Every tool in this crate only reads, and says so in its
-//!   annotations (`readOnlyHint: true`, `destructiveHint: false`, `idempotentHint: true`,
-//!   `openWorldHint: false`).
+//! - **Read-only mode**: [`Roots::read_only`]; writing tools refuse through
+//!   [`Roots::check_writable`] and [`Roots::resolve_for_write`] before touching anything.
+//!   Reading tools say so in their annotations (`readOnlyHint: true`); writing tools say
+//!   `readOnlyHint: false`, `destructiveHint: true`.
+//! - **Writes**: a path to write ([`Roots::resolve_for_write`]) needs a parent directory that
+//!   resolves inside a root and a plain last component (no `.`/`..`, never a symbolic link).
+//!   Files are written atomically (temporary file in the same directory, fsync, rename, fsync
+//!   of the directory), keeping permissions and a backup ([`WriteOptions`]).
 //! - **Bounded output.** Every result is capped (bytes or entries), and a capped result says
 //!   so and how to continue; nothing is cut silently.
 //!
@@ -44,6 +48,11 @@
 //! | `list_directory` ([`list_directory_tool`]) | a directory's entries with kind and size, sorted by name, hidden entries on request, capped |
 //! | `directory_tree` ([`directory_tree_tool`]) | a recursive listing with `max_depth` (3) and `max_entries` (1000), honouring `.gitignore` |
 //! | `file_info` ([`file_info_tool`]) | kind, size, octal permissions, read-only flag, RFC 3339 times, MIME type, line count of text files up to 10 MiB |
+//! | `file_write` ([`file_write_tool`]) | create or overwrite a text file atomically, permissions kept, previous version backed up (`.rune-backup/`, last 3), `create_dirs` |
+//! | `file_edit` ([`file_edit_tool`]) | exact-text replacements (each unique unless `all`), unified diff, `dry_run` |
+//! | `create_directory` ([`create_directory_tool`]) | a directory with its missing parents |
+//! | `move_path` ([`move_path_tool`]) | one atomic rename within a root; no overwrite unless asked |
+//! | `text_search` ([`text_search_tool`]) | literal or regex search, parallel `.gitignore`-aware walk, globs, context, capped |
 //!
 //! Every tool returns text content for people and models plus `structuredContent` matching
 //! its declared `outputSchema`.
@@ -68,19 +77,27 @@
 #![deny(missing_docs)]
 
 pub mod dir;
+pub mod edit;
 pub mod guard;
 pub mod info;
+pub mod manage;
 pub mod read;
+pub mod search;
 mod text;
 mod util;
+pub mod write;
 
 use std::sync::Arc;
 
 pub use dir::{directory_tree_tool, list_directory_tool};
-pub use guard::{GuardError, ResolvedPath, Roots};
+pub use edit::file_edit_tool;
+pub use guard::{GuardError, ResolvedPath, Roots, WriteTarget};
 pub use info::file_info_tool;
+pub use manage::{create_directory_tool, move_path_tool};
 pub use read::{file_read_many_tool, file_read_tool};
 use rune_server::ToolDef;
+pub use search::text_search_tool;
+pub use write::{WriteOptions, file_write_tool};
 
 /// Every read-only tool of this crate, sharing one set of roots.
 pub fn read_tools(guard: Arc<Roots>) -> Vec<ToolDef> {
@@ -91,4 +108,19 @@ pub fn read_tools(guard: Arc<Roots>) -> Vec<ToolDef> {
         directory_tree_tool(guard.clone()),
         file_info_tool(guard),
     ]
+}
+
+/// Every writing tool of this crate (they refuse in read-only mode).
+pub fn write_tools(guard: Arc<Roots>, opts: WriteOptions) -> Vec<ToolDef> {
+    vec![
+        file_write_tool(guard.clone(), opts.clone()),
+        file_edit_tool(guard.clone(), opts),
+        create_directory_tool(guard.clone()),
+        move_path_tool(guard),
+    ]
+}
+
+/// The search tools of this crate.
+pub fn search_tools(guard: Arc<Roots>) -> Vec<ToolDef> {
+    vec![text_search_tool(guard)]
 }

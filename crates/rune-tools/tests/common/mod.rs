@@ -91,6 +91,28 @@ impl Client {
         }
     }
 
+    /// Sends a request; returns the response and the notifications received before it.
+    pub async fn request_with_notes(&mut self, method: &str, params: Value) -> (Value, Vec<Value>) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
+        let mut notes = Vec::new();
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(Duration::from_secs(20), self.reader.read_line(&mut line))
+                .await
+                .expect("the server did not answer within 20 s")
+                .unwrap();
+            assert!(n > 0, "the server closed the connection");
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v.get("id") == Some(&json!(id)) {
+                return (v, notes);
+            }
+            notes.push(v);
+        }
+    }
+
     /// Calls a tool; returns its result, checking `structuredContent` against the tool's
     /// declared output schema.
     pub async fn call(&mut self, name: &str, args: Value) -> CallResult {
