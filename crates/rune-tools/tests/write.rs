@@ -398,7 +398,7 @@ async fn file_edit_replaces_exact_text_and_returns_a_diff() {
         .call(
             "file_edit",
             json!({"path": "code.rs", "edits": [
-                {"old": "fn b() {}", "new": "fn b() { todo!() }"},
+                {"old": "fn b() {}", "new": "fn b() { 2 }"},
                 {"old": "let x = 1;", "new": "let x = 2;", "all": true}
             ]}),
         )
@@ -410,14 +410,14 @@ async fn file_edit_replaces_exact_text_and_returns_a_diff() {
     let diff = st["diff"].as_str().unwrap();
     assert!(diff.contains("--- a/code.rs\n+++ b/code.rs\n"), "{diff}");
     assert!(
-        diff.contains("-fn b() {}\n-let x = 1;\n-let x = 1;\n+fn b() { todo!() }\n"),
+        diff.contains("-fn b() {}\n-let x = 1;\n-let x = 1;\n+fn b() { 2 }\n"),
         "{diff}"
     );
     assert!(diff.contains("+let x = 2;\n"), "{diff}");
-    assert!(r.text().contains("+fn b() { todo!() }"));
+    assert!(r.text().contains("+fn b() { 2 }"));
     assert_eq!(
         std::fs::read_to_string(&p).unwrap(),
-        "fn a() {}\nfn b() { todo!() }\nlet x = 2;\nlet x = 2;\n"
+        "fn a() {}\nfn b() { 2 }\nlet x = 2;\nlet x = 2;\n"
     );
     let b = st["backup"].as_str().unwrap();
     assert_eq!(
