@@ -1417,6 +1417,21 @@ impl Engine {
         Ok(Some(answers))
     }
 
+    /// The context of a request that may be a 2026 retry (`tools/call`, `resources/read`,
+    /// `prompts/get`): its answers so far are read from the sealed state, and kept to seal
+    /// again if the handler asks for more.
+    fn retry_context(
+        &self,
+        req: &Req<'_>,
+        binding: &Binding,
+        responses: Option<JsonObject>,
+        state: Option<&str>,
+    ) -> Result<(RequestContext, CancellationToken, Option<JsonObject>), ErrorObject> {
+        let answers = self.answers(req, binding, responses, state)?;
+        let (cx, token) = self.context(req, answers.clone());
+        Ok((cx, token, answers))
+    }
+
     fn call_tool(&mut self, req: Req<'_>, sink: &Sink, reg: &Registry) -> Option<Started> {
         let name = match req.env.name.map(raw_str) {
             Some(Some(n)) => n,
@@ -1487,17 +1502,16 @@ impl Engine {
                 args: p.arguments.map(|r| r.to_owned()),
             },
         };
-        let answers = or_reply!(
+        let (cx, token, answers) = or_reply!(
             sink,
             &req.id,
-            self.answers(
+            self.retry_context(
                 &req,
                 &binding,
                 p.input_responses,
                 p.request_state.as_deref()
             )
         );
-        let (cx, token) = self.context(&req, answers.clone());
         let handler = tool.handler.clone();
         let fut: BoxFuture<Result<CallToolResult, HandlerError>> = if tool.spawn {
             let task =
@@ -1582,17 +1596,16 @@ impl Engine {
             return None;
         };
         let binding = Binding::Ready(mrtr::binding("resources/read", &p.uri, ""));
-        let answers = or_reply!(
+        let (cx, token, answers) = or_reply!(
             sink,
             &req.id,
-            self.answers(
+            self.retry_context(
                 &req,
                 &binding,
                 p.input_responses,
                 p.request_state.as_deref()
             )
         );
-        let (cx, token) = self.context(&req, answers.clone());
         let fut = guard_call(|| read(p.uri, vars, cx));
         let dress = Dress::of(req.version).cacheable();
         Some(self.mrtr_later(req.id, sink, token, dress, binding, answers, fut, Ok, Err))
@@ -1620,17 +1633,16 @@ impl Engine {
         }
         let args_text = serde_json::to_string(&args).unwrap_or_default();
         let binding = Binding::Ready(mrtr::binding("prompts/get", &p.name, &args_text));
-        let answers = or_reply!(
+        let (cx, token, answers) = or_reply!(
             sink,
             &req.id,
-            self.answers(
+            self.retry_context(
                 &req,
                 &binding,
                 p.input_responses,
                 p.request_state.as_deref()
             )
         );
-        let (cx, token) = self.context(&req, answers.clone());
         let get = prompt.get.clone();
         let fut = guard_call(|| get(args, cx));
         Some(self.mrtr_later(

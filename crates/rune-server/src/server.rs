@@ -297,6 +297,13 @@ fn random_key() -> [u8; 32] {
     key
 }
 
+/// Removes the items that match; true if there were any.
+fn remove_where<T>(v: &mut Vec<Arc<T>>, matches: impl Fn(&T) -> bool) -> bool {
+    let before = v.len();
+    v.retain(|x| !matches(x));
+    v.len() != before
+}
+
 fn upsert<T>(v: &mut Vec<Arc<T>>, item: T, key: impl Fn(&T) -> String) {
     let k = key(&item);
     match v.iter().position(|x| key(x) == k) {
@@ -377,9 +384,7 @@ impl Server {
     /// Removes a tool; true if it was there.
     pub fn remove_tool(&self, name: &str) -> bool {
         self.update(ListKind::Tools, |r| {
-            let before = r.tools.len();
-            r.tools.retain(|t| t.tool.name != name);
-            r.tools.len() != before
+            remove_where(&mut r.tools, |t| t.tool.name == name)
         })
     }
 
@@ -394,9 +399,7 @@ impl Server {
     /// Removes a resource; true if it was there.
     pub fn remove_resource(&self, uri: &str) -> bool {
         self.update(ListKind::Resources, |r| {
-            let before = r.resources.len();
-            r.resources.retain(|x| x.resource.uri != uri);
-            r.resources.len() != before
+            remove_where(&mut r.resources, |x| x.resource.uri == uri)
         })
     }
 
@@ -411,9 +414,7 @@ impl Server {
     /// Removes a prompt; true if it was there.
     pub fn remove_prompt(&self, name: &str) -> bool {
         self.update(ListKind::Prompts, |r| {
-            let before = r.prompts.len();
-            r.prompts.retain(|p| p.prompt.name != name);
-            r.prompts.len() != before
+            remove_where(&mut r.prompts, |p| p.prompt.name == name)
         })
     }
 

@@ -138,17 +138,19 @@ impl ToolDef {
         R: IntoCallToolResult,
     {
         let f = Arc::new(f);
-        let handler: Arc<ToolFn> = Arc::new(move |args: Value, cx: RequestContext| {
-            let f = f.clone();
-            Box::pin(async move {
-                let args: A = serde_json::from_value(args)
-                    .map_err(|e| HandlerError::failed(format!("Invalid arguments: {e}")))?;
-                f(args, cx)
-                    .await
-                    .map(IntoCallToolResult::into_call_tool_result)
-            }) as BoxFuture<_>
-        });
-        Self::build(name.into(), description.into(), schema_for::<A>(), handler)
+        Self::raw(
+            name,
+            description,
+            schema_for::<A>(),
+            move |args: Value, cx| {
+                let f = f.clone();
+                async move {
+                    let args: A = serde_json::from_value(args)
+                        .map_err(|e| HandlerError::failed(format!("Invalid arguments: {e}")))?;
+                    f(args, cx).await
+                }
+            },
+        )
     }
 
     /// A tool with a hand-written input schema; the handler receives the validated JSON.

@@ -59,15 +59,7 @@ fn info(rp: &ResolvedPath) -> Result<FileInfoOutput, HandlerError> {
         Kind::File => {
             let f = rp.open_file()?;
             let md = f.metadata().map_err(|e| rp.io(e))?;
-            let mut head = vec![0u8; 8192];
-            let n = text::read_at_full(&f, &mut head, 0).map_err(|e| rp.io(e))?;
-            head.truncate(n);
-            let name = rp
-                .absolute()
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let sniff = text::sniff(&name, &head);
+            let sniff = text::sniff_file(rp, &f)?;
             let lines = if !sniff.binary && md.len() <= LINE_COUNT_MAX_BYTES {
                 Some(text::count_lines(&f, md.len()).map_err(|e| rp.io(e))?)
             } else {

@@ -24,9 +24,6 @@ fn default_max_bytes() -> u64 {
     DEFAULT_MAX_BYTES
 }
 
-/// Bytes looked at to tell binary from text.
-const SNIFF_BYTES: usize = 8192;
-
 /// Arguments of `file_read`. Give at most one of: `line_start`/`line_end`, `head`, `tail`,
 /// `byte_offset`/`byte_length`, `selection`; with none, the whole file is read.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -248,15 +245,7 @@ pub(crate) fn read_file(
 ) -> Result<(FileReadOutput, Vec<Content>), HandlerError> {
     let file = rp.open_file()?;
     let size = file.metadata().map_err(|e| rp.io(e))?.len();
-    let mut head = vec![0u8; SNIFF_BYTES];
-    let n = text::read_at_full(&file, &mut head, 0).map_err(|e| rp.io(e))?;
-    head.truncate(n);
-    let name = rp
-        .absolute()
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let sniff = text::sniff(&name, &head);
+    let sniff = text::sniff_file(rp, &file)?;
     if sniff.binary {
         return read_binary(rp, &file, size, sniff.mime, sniff.image, opts);
     }

@@ -296,6 +296,25 @@ pub(crate) struct Sniff {
     pub(crate) image: bool,
 }
 
+/// How many leading bytes [`sniff_file`] looks at.
+pub(crate) const SNIFF_BYTES: usize = 8192;
+
+/// Reads the first [`SNIFF_BYTES`] of an open file and sniffs them with its name.
+pub(crate) fn sniff_file(
+    rp: &crate::ResolvedPath,
+    file: &File,
+) -> Result<Sniff, crate::GuardError> {
+    let mut head = vec![0u8; SNIFF_BYTES];
+    let n = read_at_full(file, &mut head, 0).map_err(|e| rp.io(e))?;
+    head.truncate(n);
+    let name = rp
+        .absolute()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(sniff(&name, &head))
+}
+
 /// Tells binary from text: a NUL byte in `head` (the first 8 KiB), an image signature, or a
 /// binary format's extension.
 pub(crate) fn sniff(name: &str, head: &[u8]) -> Sniff {
