@@ -2,7 +2,7 @@
 """Drive an MCP server over stdio with the official Python SDK client (PyPI `mcp`).
 
 Usage:
-    py_client.py --mode legacy|2026-07-28|auto --scenario list|fixture|echo|files \
+    py_client.py --mode legacy|2026-07-28|auto --scenario list|fixture|echo|files|consent \
         [--timeout SECONDS] [--deadline SECONDS] [--log-level LEVEL] -- <server command> [args...]
 
 Prints exactly one JSON object on stdout describing what was observed. Exit codes:
@@ -33,7 +33,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
 MODES = ("legacy", "2026-07-28", "auto")
-SCENARIOS = ("list", "fixture", "echo", "files")
+SCENARIOS = ("list", "fixture", "echo", "files", "consent")
 
 ELICIT_CONTENT = {"username": "ada", "email": "ada@example.com"}
 SAMPLED_TEXT = "sampled answer"
@@ -229,6 +229,12 @@ class Run:
         await self.call("file_read", {"path": "README.md", "head": 1})
         await self.call("list_directory", {"path": "."})
         await self.call("file_info", {"path": "/etc/hostname"})
+
+    async def scenario_consent(self) -> None:
+        # A writing tool of `rune mcp-server` asks the user first (elicitation, or an
+        # input_required round trip in 2026-07-28); this client's callback accepts.
+        await self.call("file_write", {"path": "consent.txt", "content": "approved\n"})
+        await self.call("file_read", {"path": "consent.txt"})
 
     async def scenario_fixture(self) -> None:
         await self.do_list(full=False)

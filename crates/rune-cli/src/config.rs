@@ -7,13 +7,33 @@
 //! log_level = "info"
 //! # Serve on an address instead of stdio.
 //! listen = "tcp://127.0.0.1:9000"
-//! # Also serve the writing tools (off by default).
-//! allow_write = true
+//! # Writing tools run without asking (by default each call asks the user, through MCP
+//! # elicitation; a client that cannot ask gets a refusal).
+//! allow_write = false
+//! # Leave the writing tools out entirely.
+//! read_only = false
+//! # Narrow the roots to the client's MCP roots when it offers them (never widens).
+//! client_roots = false
+//!
+//! [audit]
+//! # One JSON line per tool call. Default: $XDG_STATE_HOME/rune/audit.jsonl
+//! # (~/.local/state/rune/audit.jsonl).
+//! enabled = true
+//! path = "/var/log/rune/audit.jsonl"
+//! max_bytes = 10485760   # rotate past this size
+//! keep = 5               # rotated files kept
+//!
+//! # Per tool: leave it out, or set its consent: "allow", "deny" or "ask".
+//! [tools.move_path]
+//! enabled = false
+//! [tools.file_write]
+//! consent = "allow"
 //! ```
 //!
 //! Command-line flags override the file. Unknown keys are an error, so a typo is reported
 //! rather than silently ignored.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -31,9 +51,39 @@ pub(crate) struct Config {
     /// Listen address.
     #[serde(default)]
     pub(crate) listen: Option<String>,
-    /// Serve the writing tools.
+    /// Writing tools run without asking.
     #[serde(default)]
     pub(crate) allow_write: Option<bool>,
+    /// Writing tools left out.
+    #[serde(default)]
+    pub(crate) read_only: Option<bool>,
+    /// Honour the client's roots (narrowing).
+    #[serde(default)]
+    pub(crate) client_roots: Option<bool>,
+    /// The audit log.
+    #[serde(default)]
+    pub(crate) audit: AuditSection,
+    /// Per-tool settings.
+    #[serde(default)]
+    pub(crate) tools: BTreeMap<String, ToolSection>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditSection {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) max_bytes: Option<u64>,
+    pub(crate) keep: Option<usize>,
+}
+
+/// `[tools.NAME]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ToolSection {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) consent: Option<rune_tools::Consent>,
 }
 
 /// Why a configuration file was refused.
@@ -60,7 +110,7 @@ impl Config {
         })?;
         // Relative roots are relative to the file, not to wherever rune was started.
         let base = path.parent().unwrap_or(Path::new("."));
-        for root in &mut config.roots {
+        for root in config.roots.iter_mut().chain(config.audit.path.as_mut()) {
             if let Some(rest) = root.to_str().and_then(|s| s.strip_prefix("~/"))
                 && let Some(home) = std::env::var_os("HOME")
             {
@@ -93,6 +143,23 @@ mod tests {
         let c = Config::load(&file).expect("valid");
         assert_eq!(c.roots, vec![dir.join("sub")]);
         assert_eq!(c.log_level.as_deref(), Some("debug"));
+        std::fs::write(
+            &file,
+            "[audit]\npath = \"logs/a.jsonl\"\nkeep = 2\n[tools.file_write]\nconsent = \"allow\"\n\
+             [tools.move_path]\nenabled = false\n",
+        )
+        .expect("write");
+        let c = Config::load(&file).expect("valid");
+        assert_eq!(c.audit.path, Some(dir.join("logs/a.jsonl")));
+        assert_eq!(c.audit.keep, Some(2));
+        assert_eq!(
+            c.tools["file_write"].consent,
+            Some(rune_tools::Consent::Allow)
+        );
+        assert_eq!(c.tools["move_path"].enabled, Some(false));
+        std::fs::write(&file, "[tools.file_write]\nconsent = \"maybe\"\n").expect("write");
+        let err = Config::load(&file).expect_err("bad consent").to_string();
+        assert!(err.contains("maybe"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rune_server::Server;
-use rune_tools::Roots;
+use rune_tools::{Consent, Policy, Roots};
 
 use crate::config::Config;
 
@@ -23,10 +23,25 @@ pub(crate) struct Args {
     /// Serve on an address instead of stdio, e.g. tcp://127.0.0.1:9000.
     #[arg(long, value_name = "URL")]
     listen: Option<String>,
-    /// Also serve the writing tools (file_write, file_edit, create_directory, move_path).
-    /// Off by default: without it the server only reads.
-    #[arg(long)]
+    /// Let the writing tools (file_write, file_edit, create_directory, move_path) run without
+    /// asking. Without it each call asks the user through MCP elicitation, and is refused
+    /// when the client cannot ask.
+    #[arg(long, conflicts_with = "read_only")]
     allow_write: bool,
+    /// Leave the writing tools out entirely.
+    #[arg(long)]
+    read_only: bool,
+    /// Narrow the roots to the client's MCP roots when it offers them (they can only narrow:
+    /// a client root outside every --root is ignored).
+    #[arg(long)]
+    client_roots: bool,
+    /// Append one JSON line per tool call to this file (default:
+    /// $XDG_STATE_HOME/rune/audit.jsonl, or ~/.local/state/rune/audit.jsonl).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    /// Do not write the audit log.
+    #[arg(long, conflicts_with = "audit_log")]
+    no_audit: bool,
 }
 
 /// The settings after merging the file and the flags.
@@ -36,6 +51,21 @@ pub(crate) struct Settings {
     pub(crate) log_level: String,
     pub(crate) listen: Option<String>,
     pub(crate) allow_write: bool,
+    pub(crate) read_only: bool,
+    pub(crate) client_roots: bool,
+    pub(crate) audit: Option<rune_tools::audit::AuditConfig>,
+    pub(crate) tools: Vec<(String, rune_tools::ToolPolicy)>,
+}
+
+/// Where the audit log goes when nothing says.
+fn default_audit_path() -> Option<PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("state"))
+        })?;
+    Some(state.join("rune").join("audit.jsonl"))
 }
 
 pub(crate) fn settings(args: Args) -> Result<Settings, Box<dyn std::error::Error>> {
@@ -73,16 +103,65 @@ pub(crate) fn settings(args: Args) -> Result<Settings, Box<dyn std::error::Error
         )
         .into());
     }
+    let read_only = args.read_only || file.read_only.unwrap_or(false);
+    let allow_write = args.allow_write || file.allow_write.unwrap_or(false);
+    if read_only && allow_write {
+        return Err("read_only and allow_write contradict each other; choose one".into());
+    }
+    let audit = if args.no_audit || file.audit.enabled == Some(false) {
+        None
+    } else {
+        let path = args
+            .audit_log
+            .or(file.audit.path)
+            .or_else(default_audit_path);
+        match path {
+            Some(path) => {
+                let mut c = rune_tools::audit::AuditConfig::new(path);
+                if let Some(n) = file.audit.max_bytes {
+                    c.max_bytes = n;
+                }
+                if let Some(n) = file.audit.keep {
+                    c.keep = n;
+                }
+                Some(c)
+            }
+            None => {
+                eprintln!(
+                    "rune mcp-server: no audit log (neither XDG_STATE_HOME nor HOME is set; \
+                     give --audit-log FILE)"
+                );
+                None
+            }
+        }
+    };
+    let tools = file
+        .tools
+        .into_iter()
+        .map(|(name, t)| {
+            (
+                name,
+                rune_tools::ToolPolicy {
+                    enabled: t.enabled,
+                    consent: t.consent,
+                },
+            )
+        })
+        .collect();
     Ok(Settings {
         roots,
         log_level,
         listen: args.listen.or(file.listen),
-        allow_write: args.allow_write || file.allow_write.unwrap_or(false),
+        allow_write,
+        read_only,
+        client_roots: args.client_roots || file.client_roots.unwrap_or(false),
+        audit,
+        tools,
     })
 }
 
 fn server(settings: &Settings) -> Result<Server, Box<dyn std::error::Error>> {
-    let guard = Arc::new(Roots::new(&settings.roots)?.read_only(!settings.allow_write));
+    let guard = Arc::new(Roots::new(&settings.roots)?.read_only(settings.read_only));
     let roots: Vec<String> = settings
         .roots
         .iter()
@@ -97,13 +176,37 @@ fn server(settings: &Settings) -> Result<Server, Box<dyn std::error::Error>> {
         .advertise_tools();
     let mut tools = rune_tools::read_tools(guard.clone());
     tools.extend(rune_tools::search_tools(guard.clone()));
+    let writers = rune_tools::write_tools(guard.clone(), rune_tools::WriteOptions::default());
+    let mut policy = Policy::new(guard).client_roots(settings.client_roots);
     if settings.allow_write {
-        tools.extend(rune_tools::write_tools(
-            guard,
-            rune_tools::WriteOptions::default(),
-        ));
+        policy = policy.write_consent(Consent::Allow);
     }
-    for tool in tools {
+    for (name, p) in &settings.tools {
+        policy = policy.tool(name.clone(), p.clone());
+    }
+    {
+        let mut all = tools.clone();
+        all.extend(writers.iter().cloned());
+        let unknown = policy.unknown_tools(&all);
+        if !unknown.is_empty() {
+            let known: Vec<&str> = all.iter().map(|t| t.name()).collect();
+            return Err(format!(
+                "the configuration names unknown tools: {} (the tools are: {})",
+                unknown.join(", "),
+                known.join(", ")
+            )
+            .into());
+        }
+    }
+    if !settings.read_only {
+        tools.extend(writers);
+    }
+    if let Some(audit) = &settings.audit {
+        let log = rune_tools::audit::AuditLog::open(audit.clone())?;
+        tracing::info!(path = %log.path().display(), "audit log");
+        policy = policy.audit(Arc::new(log));
+    }
+    for tool in policy.apply(tools) {
         builder = builder.tool(tool);
     }
     Ok(builder.build())

@@ -73,7 +73,12 @@ fn bin(name: &str) -> PathBuf {
 }
 
 fn run(cmd: &mut Command) -> Value {
-    let out = cmd.output().expect("start the peer");
+    // Servers started by the peers write their audit log here, not in the user's home.
+    let state = std::env::temp_dir().join(format!("rune-interop-state-{}", std::process::id()));
+    let out = cmd
+        .env("XDG_STATE_HOME", &state)
+        .output()
+        .expect("start the peer");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!(
@@ -257,6 +262,32 @@ fn typescript_client_every_handshake_revision_against_the_fixture_server() {
             .filter_map(|p| p["progress"].as_f64())
             .collect();
         assert_eq!(wire, [0.0, 50.0, 100.0], "revision {version}");
+    }
+}
+
+/// A writing tool asks for consent: a real elicitation request (handshake era) or an
+/// `input_required` round trip (2026-07-28); the Python client's callback accepts.
+#[test]
+fn python_client_consents_to_a_write_in_both_eras() {
+    let rune = bin("rune");
+    let rune = rune.to_str().expect("utf-8 path");
+    for mode in ["legacy", "2026-07-28"] {
+        let root = std::env::temp_dir().join(format!("rune-consent-{}-{mode}", std::process::id()));
+        std::fs::create_dir_all(&root).expect("temp root");
+        let root_s = root.to_str().expect("utf-8 path");
+        let r = python(mode, "consent", &[rune, "mcp-server", "--root", root_s]);
+        let write = &r["tool_calls"]["file_write"];
+        assert_eq!(write["is_error"], false, "mode {mode}: {r}");
+        let asked = write["elicitation_requests"].as_array().expect("asked");
+        assert_eq!(asked.len(), 1, "mode {mode}: {r}");
+        assert!(
+            asked[0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("file_write") && m.contains("consent.txt")),
+            "{r}"
+        );
+        assert_eq!(texts(&r, "file_read"), ["approved\n"], "mode {mode}");
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
 

@@ -21,7 +21,13 @@ impl Drop for Kill {
 fn rune_mcp_server_serves_several_tcp_clients() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut child = Command::new(env!("CARGO_BIN_EXE_rune"))
-        .args(["mcp-server", "--listen", "tcp://127.0.0.1:0", "--root"])
+        .args([
+            "mcp-server",
+            "--no-audit",
+            "--listen",
+            "tcp://127.0.0.1:0",
+            "--root",
+        ])
         .arg(&root)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

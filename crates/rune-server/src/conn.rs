@@ -72,7 +72,13 @@ pub(crate) struct ConnShared {
     pending: Mutex<HashMap<Id, Pending>>,
     listeners: Mutex<HashMap<Id, ListenFilter>>,
     shutdown: CancellationToken,
+    /// Unique in the process: lets handlers keep per-connection state.
+    pub(crate) id: u64,
+    /// Bumped by each `notifications/roots/list_changed`.
+    pub(crate) roots_generation: std::sync::atomic::AtomicU64,
 }
+
+static NEXT_CONN_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
@@ -103,6 +109,8 @@ impl ConnShared {
             pending: Mutex::new(HashMap::new()),
             listeners: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
+            id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
+            roots_generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -919,6 +927,9 @@ impl Engine {
                     f.token.cancel();
                     f.abort.abort();
                 }
+            }
+            "notifications/roots/list_changed" => {
+                self.conn.roots_generation.fetch_add(1, Ordering::Relaxed);
             }
             _ => tracing::debug!(method, "notification ignored"),
         }

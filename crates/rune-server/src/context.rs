@@ -79,6 +79,23 @@ impl RequestContext {
         &self.inner.id
     }
 
+    /// The connection this request came on: unique in the process, never reused. On a
+    /// stateless (2026-07-28) request there is no session, and two requests of one client
+    /// may arrive on different connections.
+    pub fn connection_id(&self) -> u64 {
+        self.inner.conn.id
+    }
+
+    /// How many times the client announced that its roots changed
+    /// (`notifications/roots/list_changed`) on this connection: a cache of the roots keyed
+    /// by ([`connection_id`](Self::connection_id), this) is current.
+    pub fn roots_generation(&self) -> u64 {
+        self.inner
+            .conn
+            .roots_generation
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The revision this request is served in.
     pub fn protocol_version(&self) -> ProtocolVersion {
         self.inner.version

@@ -72,7 +72,7 @@ pub use resource::{IntoReadResourceResult, ResourceDef, TemplateDef};
 pub use rune_proto as proto;
 pub use server::{Options, Server, ServerBuilder};
 pub use tokio_util::sync::CancellationToken;
-pub use tool::{BoxFuture, IntoCallToolResult, Json, NoArgs, ToolDef, schema_for};
+pub use tool::{BoxFuture, IntoCallToolResult, Json, Next, NoArgs, ToolDef, schema_for};
 
 impl Server {
     /// Serves one connection on a byte stream of newline-delimited JSON, until the peer

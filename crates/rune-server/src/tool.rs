@@ -44,6 +44,27 @@ impl std::fmt::Debug for ToolDef {
     }
 }
 
+/// The handler a [`ToolDef::wrap`] layer wraps.
+#[derive(Clone)]
+pub struct Next(Arc<ToolFn>);
+
+impl std::fmt::Debug for Next {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Next")
+    }
+}
+
+impl Next {
+    /// Runs the wrapped handler.
+    pub fn call(
+        &self,
+        args: Value,
+        cx: RequestContext,
+    ) -> BoxFuture<Result<CallToolResult, HandlerError>> {
+        (self.0)(args, cx)
+    }
+}
+
 /// Arguments of a tool that takes none.
 #[derive(Debug, Clone, Copy, Default, serde::Deserialize, JsonSchema)]
 pub struct NoArgs {}
@@ -243,6 +264,37 @@ impl ToolDef {
     /// without awaiting does.
     pub fn spawn(mut self) -> Self {
         self.spawn = true;
+        self
+    }
+
+    /// Puts a layer around the handler: `layer` receives each call's (already validated)
+    /// arguments, its context and the handler it wraps, which it may call or not. This is
+    /// how a policy that applies to many tools (consent, auditing) lives in one place.
+    ///
+    /// ```
+    /// use rune_server::{ToolDef, RequestContext, HandlerError};
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Echo { message: String }
+    /// let tool = ToolDef::new("echo", "Repeats", |a: Echo, _cx: RequestContext| async move {
+    ///     Ok::<_, HandlerError>(a.message)
+    /// })
+    /// .wrap(|args, cx, next| async move {
+    ///     if args["message"] == "forbidden" {
+    ///         return Err(HandlerError::failed("refused"));
+    ///     }
+    ///     next.call(args, cx).await
+    /// });
+    /// # let _ = tool;
+    /// ```
+    pub fn wrap<F, Fut>(mut self, layer: F) -> Self
+    where
+        F: Fn(Value, RequestContext, Next) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<CallToolResult, HandlerError>> + Send + 'static,
+    {
+        let inner = Next(self.handler.clone());
+        self.handler = Arc::new(move |args: Value, cx: RequestContext| {
+            Box::pin(layer(args, cx, inner.clone())) as BoxFuture<_>
+        });
         self
     }
 

@@ -23,9 +23,16 @@
 //! the check and the open cannot lead outside. Files are opened with `O_NOFOLLOW` and
 //! `O_NONBLOCK` (a FIFO swapped in cannot block) and checked again with `fstat` after
 //! opening: only regular files are ever read.
+//!
+//! A call may run in a narrower [`Scope`]: the client's MCP roots that lie inside the
+//! server's roots ([`Roots::narrow`]). Within [`with_scope`], every resolution is checked
+//! against the scope's directories as well (relative paths are then relative to the first
+//! of them), so a client can narrow the jail, never widen it.
 
+use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -149,6 +156,59 @@ pub enum GuardError {
     },
 }
 
+/// A narrowing of the roots for one call: directories inside the roots (canonical).
+#[derive(Debug, Clone)]
+pub struct Scope {
+    dirs: Arc<Vec<PathBuf>>,
+    listing: Arc<str>,
+}
+
+impl Scope {
+    /// The directories, first one first (the base of relative paths).
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    fn admits(&self, path: &Path) -> bool {
+        self.dirs.iter().any(|d| path.starts_with(d))
+    }
+}
+
+tokio::task_local! {
+    static TASK_SCOPE: Scope;
+}
+
+thread_local! {
+    static THREAD_SCOPE: RefCell<Option<Scope>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with every path resolution narrowed to `scope` (also inside blocking work that
+/// the tools start from it).
+pub async fn with_scope<F: Future>(scope: Scope, f: F) -> F::Output {
+    TASK_SCOPE.scope(scope, f).await
+}
+
+/// The scope of the running call, if it has one.
+pub fn current_scope() -> Option<Scope> {
+    THREAD_SCOPE
+        .with(|s| s.borrow().clone())
+        .or_else(|| TASK_SCOPE.try_with(Scope::clone).ok())
+}
+
+/// Runs blocking `f` on this thread inside `scope` (restored afterwards, even on panic).
+pub(crate) fn in_scope<T>(scope: Option<Scope>, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Scope>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let old = self.0.take();
+            THREAD_SCOPE.with(|s| *s.borrow_mut() = old);
+        }
+    }
+    let old = THREAD_SCOPE.with(|s| std::mem::replace(&mut *s.borrow_mut(), scope));
+    let _restore = Restore(old);
+    f()
+}
+
 /// One allowed root: its canonical path, the path as given, and an open handle.
 #[derive(Debug)]
 struct Root {
@@ -246,6 +306,42 @@ impl Roots {
         self.roots.iter().map(|r| r.canonical.as_path())
     }
 
+    /// The scope of a client's roots: each directory that exists and lies inside one of these
+    /// roots is kept (canonicalized); the others are dropped. The scope may be empty, and
+    /// then every path is refused with a message naming the client's roots.
+    pub fn narrow<P: AsRef<Path>>(&self, client_roots: &[P]) -> Scope {
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for r in client_roots {
+            let Ok(c) = std::fs::canonicalize(r.as_ref()) else {
+                continue;
+            };
+            if c.is_dir()
+                && self.roots.iter().any(|root| c.starts_with(&root.canonical))
+                && !dirs.contains(&c)
+            {
+                dirs.push(c);
+            }
+        }
+        let listing = if dirs.is_empty() {
+            let given: Vec<String> = client_roots
+                .iter()
+                .map(|r| r.as_ref().display().to_string())
+                .collect();
+            format!(
+                "none: the client's roots ({}) are not inside the server's roots ({})",
+                given.join(", "),
+                self.listing
+            )
+        } else {
+            let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            format!("the client's roots: {}", shown.join(", "))
+        };
+        Scope {
+            dirs: Arc::new(dirs),
+            listing: listing.into(),
+        }
+    }
+
     /// Refuses in read-only mode; writing tools call it before touching anything.
     pub fn check_writable(&self, path: &ResolvedPath) -> Result<(), GuardError> {
         if self.read_only {
@@ -260,7 +356,11 @@ impl Roots {
     /// path must exist and be a regular file or a directory.
     pub fn resolve(&self, user_path: &str) -> Result<ResolvedPath, GuardError> {
         let input = user_path.to_owned();
-        let roots = || self.listing.clone();
+        let scope = current_scope();
+        let roots = || match &scope {
+            Some(s) => s.listing.to_string(),
+            None => self.listing.clone(),
+        };
         if user_path.is_empty() {
             return Err(GuardError::Empty { roots: roots() });
         }
@@ -278,12 +378,21 @@ impl Roots {
                 roots: roots(),
             });
         }
-        let first = &self.roots[0];
+        let base = match scope.as_ref().map(|s| s.dirs.first()) {
+            Some(Some(d)) => d.as_path(),
+            Some(None) => {
+                return Err(GuardError::Outside {
+                    path: input,
+                    roots: roots(),
+                });
+            }
+            None => self.roots[0].canonical.as_path(),
+        };
         let p = Path::new(user_path);
         let joined = if p.is_absolute() {
             normalize(p)
         } else {
-            normalize(&first.canonical.join(p))
+            normalize(&base.join(p))
         };
         if joined.as_os_str().len() > MAX_PATH_BYTES {
             return Err(GuardError::TooLong {
@@ -295,7 +404,7 @@ impl Roots {
             .roots
             .iter()
             .any(|r| joined.starts_with(&r.canonical) || joined.starts_with(&r.given));
-        if !lexical {
+        if !lexical || scope.as_ref().is_some_and(|s| !s.admits(&joined)) {
             return Err(GuardError::Outside {
                 path: input,
                 roots: roots(),
@@ -319,6 +428,7 @@ impl Roots {
             .iter()
             .filter(|r| canonical.starts_with(&r.canonical))
             .max_by_key(|r| r.canonical.as_os_str().len())
+            .filter(|_| scope.as_ref().is_none_or(|s| s.admits(&canonical)))
         else {
             return Err(GuardError::SymlinkEscape {
                 path: input,

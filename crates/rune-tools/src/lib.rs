@@ -76,11 +76,13 @@
 
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod dir;
 pub mod edit;
 pub mod guard;
 pub mod info;
 pub mod manage;
+pub mod policy;
 pub mod read;
 pub mod search;
 mod text;
@@ -94,6 +96,7 @@ pub use edit::file_edit_tool;
 pub use guard::{GuardError, ResolvedPath, Roots, WriteTarget};
 pub use info::file_info_tool;
 pub use manage::{create_directory_tool, move_path_tool};
+pub use policy::{Consent, Policy, ToolPolicy};
 pub use read::{file_read_many_tool, file_read_tool};
 use rune_server::ToolDef;
 pub use search::text_search_tool;

@@ -21,7 +21,9 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, HandlerError> + Send + 'static,
 {
-    tokio::task::spawn_blocking(f)
+    // The call's scope (the client's roots) goes along to the blocking thread.
+    let scope = crate::guard::current_scope();
+    tokio::task::spawn_blocking(move || crate::guard::in_scope(scope, f))
         .await
         .map_err(|e| HandlerError::failed(format!("the tool's task failed: {e}")))?
 }
