@@ -4,6 +4,7 @@
 #   - TS SDK       npm @modelcontextprotocol/sdk 1.32.2                  -> tests/peers/ts_client.mjs
 #   - Inspector    npm @modelcontextprotocol/inspector 2.12.0, run with --cli (needs Node >= 22.19; when the
 #                  system node is older, npm's node-linux-<arch>@22.23.3 package supplies a Node 22 binary)
+#   - Conformance  npm @modelcontextprotocol/conformance 0.1.16, the official suite (same Node 22 rule)
 #
 # Everything goes into a cache directory outside the repo:
 #   ${RUNE_PEERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rune-peers}
@@ -76,6 +77,7 @@ print_env() {
   echo "RUNE_PEERS_NODE=$system_node"
   echo "RUNE_PEERS_NODE_MODULES=$dir/npm/node_modules"
   echo "RUNE_PEERS_INSPECTOR=$dir/bin/rune-peers-inspector"
+  echo "RUNE_PEERS_CONFORMANCE=$dir/bin/rune-peers-conformance"
 }
 
 stamp_key=$(
@@ -97,7 +99,9 @@ installed() {
     [ -x "$dir/venv/bin/python" ] &&
     [ -f "$dir/npm/node_modules/@modelcontextprotocol/sdk/package.json" ] &&
     [ -f "$dir/npm/node_modules/@modelcontextprotocol/inspector/package.json" ] &&
-    [ -x "$dir/bin/rune-peers-inspector" ]
+    [ -x "$dir/bin/rune-peers-inspector" ] &&
+    [ -f "$dir/npm/node_modules/@modelcontextprotocol/conformance/package.json" ] &&
+    [ -x "$dir/bin/rune-peers-conformance" ]
 }
 
 if [ "$force" = 0 ] && installed; then
@@ -136,7 +140,7 @@ PIP_DISABLE_PIP_VERSION_CHECK=1 "${pip[@]}" install --quiet \
 npm_dir=$dir/npm
 mkdir -p "$npm_dir"
 cp "$npm_src/package.json" "$npm_src/package-lock.json" "$npm_dir/"
-log "npm ci (@modelcontextprotocol/sdk, @modelcontextprotocol/inspector)"
+log "npm ci (@modelcontextprotocol/sdk, inspector, conformance)"
 (cd "$npm_dir" && npm ci --ignore-scripts --no-audit --no-fund --engine-strict=false --loglevel=error >&2)
 
 # --- Node >= 22.19 for the Inspector, from npm, only when the system node is older --------------
@@ -164,6 +168,18 @@ done
 exec "$node" "$here/npm/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js" --cli "$@"
 EOF
 chmod +x "$dir/bin/rune-peers-inspector"
+cat >"$dir/bin/rune-peers-conformance" <<'EOF'
+#!/bin/sh
+# Written by scripts/install-test-peers.sh: runs the official MCP conformance suite (needs Node >= 22), e.g.
+#   rune-peers-conformance server --url http://127.0.0.1:PORT/mcp --suite all -o results
+here=$(cd "$(dirname "$0")/.." && pwd)
+node=node
+for candidate in "$here"/node22/node_modules/node-linux-*/bin/node; do
+  if [ -x "$candidate" ]; then node=$candidate; fi
+done
+exec "$node" "$here/npm/node_modules/@modelcontextprotocol/conformance/dist/index.js" "$@"
+EOF
+chmod +x "$dir/bin/rune-peers-conformance"
 
 # --- smoke checks -------------------------------------------------------------------------------------
 RUNE_PEERS_NODE_MODULES=$npm_dir/node_modules node -e '
@@ -174,6 +190,7 @@ RUNE_PEERS_NODE_MODULES=$npm_dir/node_modules node -e '
 inspector_version=$("$dir/bin/rune-peers-inspector" --version 2>/dev/null | tail -n1) ||
   die "the Inspector CLI does not start"
 log "Inspector CLI reports version: $inspector_version"
+"$dir/bin/rune-peers-conformance" list >/dev/null 2>&1 || die "the conformance suite does not start"
 
 echo "$stamp_key" >"$dir/stamp"
 log "done"

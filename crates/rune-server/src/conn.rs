@@ -63,7 +63,10 @@ struct Session {
 /// The part of a connection that handlers and the server share.
 pub(crate) struct ConnShared {
     pub(crate) server: Arc<ServerInner>,
-    out: Mutex<Vec<u8>>,
+    out: Mutex<Outbox>,
+    /// A channel connection (HTTP, WebSocket): each frame is marked with the request it
+    /// belongs to, so the transport can route it.
+    routed: bool,
     wake: Notify,
     closed: AtomicBool,
     lock_era: bool,
@@ -80,6 +83,35 @@ pub(crate) struct ConnShared {
 
 static NEXT_CONN_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+/// What the loop writes next: the bytes, and on a routed connection where each frame ends.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    pub(crate) buf: Vec<u8>,
+    pub(crate) marks: Vec<Mark>,
+}
+
+/// The end of one frame in [`Outbox::buf`] (routed connections only).
+#[derive(Debug, Clone)]
+pub(crate) struct Mark {
+    pub(crate) end: usize,
+    /// The request this frame belongs to (a handler's notification or request), if any.
+    pub(crate) related: Option<Id>,
+    /// Not a message: the request's handler asked to close its stream (SSE polling).
+    pub(crate) close_stream: bool,
+}
+
+/// How a connection starts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnMode {
+    /// The first request decides the era for the whole connection (stream transports).
+    pub(crate) lock_era: bool,
+    /// Frames are marked for routing.
+    pub(crate) routed: bool,
+    /// Starts as if `initialize` had negotiated this revision (stateless HTTP serving
+    /// handshake clients: each POST is a new connection).
+    pub(crate) assume: Option<ProtocolVersion>,
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
@@ -88,22 +120,29 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl ConnShared {
-    fn new(server: Arc<ServerInner>, lock_era: bool) -> Self {
+    fn new(server: Arc<ServerInner>, mode: ConnMode) -> Self {
+        let advertised = mode
+            .assume
+            .map(|_| Server::registry_of(&server).serves(server.advertise));
         ConnShared {
+            out: Mutex::new(Outbox {
+                buf: Vec::with_capacity(16 * 1024),
+                marks: Vec::new(),
+            }),
             server,
-            out: Mutex::new(Vec::with_capacity(16 * 1024)),
+            routed: mode.routed,
             wake: Notify::new(),
             closed: AtomicBool::new(false),
-            lock_era,
+            lock_era: mode.lock_era,
             session: Mutex::new(Session {
-                era: None,
-                version: None,
-                initialized: false,
+                era: mode.assume.map(|_| Era::Handshake),
+                version: mode.assume,
+                initialized: mode.assume.is_some(),
                 caps: Arc::new(ClientCapabilities::default()),
                 client_info: None,
                 log_level: None,
                 subscriptions: HashSet::new(),
-                advertised: None,
+                advertised,
             }),
             next_id: AtomicI64::new(1),
             pending: Mutex::new(HashMap::new()),
@@ -116,15 +155,51 @@ impl ConnShared {
 
     /// Appends one frame (a message and its newline) to the outbox.
     pub(crate) fn push(&self, write: impl FnOnce(&mut Vec<u8>)) {
+        self.push_related(None, write);
+    }
+
+    /// Appends one frame that belongs to request `related` (on a routed connection it goes
+    /// where that request's response goes).
+    pub(crate) fn push_related(&self, related: Option<&Id>, write: impl FnOnce(&mut Vec<u8>)) {
         let was_empty = {
             let mut out = lock(&self.out);
-            let was_empty = out.is_empty();
-            let start = out.len();
-            write(&mut out);
-            if out.len() == start {
+            let was_empty = out.buf.is_empty() && out.marks.is_empty();
+            let start = out.buf.len();
+            write(&mut out.buf);
+            if out.buf.len() == start {
                 return;
             }
-            out.push(b'\n');
+            out.buf.push(b'\n');
+            if self.routed {
+                let end = out.buf.len();
+                out.marks.push(Mark {
+                    end,
+                    related: related.cloned(),
+                    close_stream: false,
+                });
+            }
+            was_empty
+        };
+        if was_empty {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Asks the transport to close the stream that carries request `related`'s messages
+    /// (Streamable HTTP: the client reconnects and resumes). Nothing on other transports.
+    pub(crate) fn close_stream(&self, related: &Id) {
+        if !self.routed {
+            return;
+        }
+        let was_empty = {
+            let mut out = lock(&self.out);
+            let was_empty = out.buf.is_empty() && out.marks.is_empty();
+            let end = out.buf.len();
+            out.marks.push(Mark {
+                end,
+                related: Some(related.clone()),
+                close_stream: true,
+            });
             was_empty
         };
         if was_empty {
@@ -133,10 +208,21 @@ impl ConnShared {
     }
 
     pub(crate) fn notify<P: Serialize + ?Sized>(&self, method: &str, params: &P) {
+        self.notify_related(None, method, params);
+    }
+
+    pub(crate) fn notify_related<P: Serialize + ?Sized>(
+        &self,
+        related: Option<&Id>,
+        method: &str,
+        params: &P,
+    ) {
         if self.closed.load(Ordering::Relaxed) {
             return;
         }
-        self.push(|out| jsonrpc::write_notification(out, method, params));
+        self.push_related(related, |out| {
+            jsonrpc::write_notification(out, method, params)
+        });
     }
 
     pub(crate) fn log_level(&self) -> Option<LoggingLevel> {
@@ -146,6 +232,7 @@ impl ConnShared {
     /// Sends a request to the client and waits for its answer (handshake era only).
     pub(crate) async fn request<P: Serialize + ?Sized>(
         &self,
+        related: Option<&Id>,
         method: &str,
         params: &P,
     ) -> Result<Box<RawValue>, ErrorObject> {
@@ -155,16 +242,19 @@ impl ConnShared {
         let id = Id::Int(self.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id.clone(), tx);
-        self.push(|out| jsonrpc::write_request(out, &id, method, params));
+        self.push_related(related, |out| {
+            jsonrpc::write_request(out, &id, method, params)
+        });
         // Removes the entry if the handler is dropped (cancelled) while waiting.
         // If the handler is dropped (its request cancelled) while the client still works on
         // our request, tell the client to stop (for example, to close an elicitation form).
-        struct Forget<'a>(&'a ConnShared, Id);
+        struct Forget<'a>(&'a ConnShared, Id, Option<Id>);
         impl Drop for Forget<'_> {
             fn drop(&mut self) {
                 let still_pending = lock(&self.0.pending).remove(&self.1).is_some();
                 if still_pending {
-                    self.0.notify(
+                    self.0.notify_related(
+                        self.2.as_ref(),
                         "notifications/cancelled",
                         &serde_json::json!({
                             "requestId": self.1,
@@ -174,7 +264,7 @@ impl ConnShared {
                 }
             }
         }
-        let _forget = Forget(self, id);
+        let _forget = Forget(self, id, related.cloned());
         match rx.await {
             Ok(r) => r,
             Err(_) => Err(ErrorObject::internal(
@@ -594,18 +684,42 @@ struct Done {
     serial: u64,
 }
 
+/// Where a connection's output goes.
+pub(crate) trait Output {
+    /// Sends everything queued in one turn: `buf` holds whole frames; on a routed
+    /// connection `marks` says where each ends and what it belongs to.
+    fn send(
+        &mut self,
+        buf: &[u8],
+        marks: &[Mark],
+    ) -> impl std::future::Future<Output = io::Result<()>>;
+}
+
+/// A byte stream: one write per turn.
+struct StreamOutput<W>(W);
+
+impl<W: AsyncWrite + Unpin> Output for StreamOutput<W> {
+    async fn send(&mut self, buf: &[u8], _marks: &[Mark]) -> io::Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.0.write_all(buf).await?;
+        self.0.flush().await
+    }
+}
+
 /// Serves one connection until the peer closes its input and every request is answered.
-pub(crate) async fn run<R, W>(
+pub(crate) async fn run<R, O>(
     server: &Server,
     mut reader: R,
-    mut writer: W,
-    lock_era: bool,
+    mut output: O,
+    mode: ConnMode,
 ) -> io::Result<()>
 where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    O: Output,
 {
-    let conn = Arc::new(ConnShared::new(server.inner.clone(), lock_era));
+    let conn = Arc::new(ConnShared::new(server.inner.clone(), mode));
     server.track(&conn);
     let opts = server.inner.options.clone();
     let mut eng = Engine {
@@ -625,7 +739,10 @@ where
     let mut scanned = 0usize;
     let mut discarding = false;
     let mut eof = false;
-    let mut outbuf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut outbox = Outbox {
+        buf: Vec::with_capacity(16 * 1024),
+        marks: Vec::new(),
+    };
     let result = loop {
         // 1. Requests held back earlier go first, as far as the in-flight limit allows.
         eng.drain_backlog();
@@ -679,23 +796,20 @@ where
             eng.finished(done);
         }
         // 4. One write for everything queued.
-        std::mem::swap(&mut *lock(&conn.out), &mut outbuf);
-        if !outbuf.is_empty() {
-            let w = async {
-                writer.write_all(&outbuf).await?;
-                writer.flush().await
-            };
-            if let Err(e) = w.await {
+        std::mem::swap(&mut *lock(&conn.out), &mut outbox);
+        if !outbox.buf.is_empty() || !outbox.marks.is_empty() {
+            if let Err(e) = output.send(&outbox.buf, &outbox.marks).await {
                 break if e.kind() == io::ErrorKind::BrokenPipe {
                     Ok(())
                 } else {
                     Err(e)
                 };
             }
-            outbuf.clear();
+            outbox.buf.clear();
+            outbox.marks.clear();
             crate::server::warm_up_once(&conn.server);
-            if outbuf.capacity() > 1 << 20 {
-                outbuf.shrink_to(64 * 1024);
+            if outbox.buf.capacity() > 1 << 20 {
+                outbox.buf.shrink_to(64 * 1024);
             }
         }
         if eof && eng.tasks.is_empty() && eng.backlog.is_empty() {
@@ -1876,5 +1990,10 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    run(server, reader, writer, true).await
+    let mode = ConnMode {
+        lock_era: true,
+        routed: false,
+        assume: None,
+    };
+    run(server, reader, StreamOutput(writer), mode).await
 }

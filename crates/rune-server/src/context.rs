@@ -86,6 +86,14 @@ impl RequestContext {
         self.inner.conn.id
     }
 
+    /// Closes the stream that carries this request's messages, on transports that have one
+    /// per request (Streamable HTTP's SSE response to a POST): the client reconnects with
+    /// `Last-Event-ID` and receives the rest, including the result, on the new stream
+    /// (SSE polling, SEP-1699). Does nothing on stdio, TCP and WebSocket.
+    pub fn close_sse_stream(&self) {
+        self.inner.conn.close_stream(&self.inner.id);
+    }
+
     /// How many times the client announced that its roots changed
     /// (`notifications/roots/list_changed`) on this connection: a cache of the roots keyed
     /// by ([`connection_id`](Self::connection_id), this) is current.
@@ -185,7 +193,9 @@ impl RequestContext {
             total,
             message: message.map(str::to_owned),
         };
-        self.inner.conn.notify("notifications/progress", &params);
+        self.inner
+            .conn
+            .notify_related(Some(&self.inner.id), "notifications/progress", &params);
     }
 
     /// Sends a log message to the client, if it wants messages of this level.
@@ -211,7 +221,9 @@ impl RequestContext {
             logger: logger.map(str::to_owned),
             data,
         };
-        self.inner.conn.notify("notifications/message", &params);
+        self.inner
+            .conn
+            .notify_related(Some(&self.inner.id), "notifications/message", &params);
     }
 
     /// Asks the user for input (elicitation).
@@ -276,7 +288,7 @@ impl RequestContext {
                 let raw = self
                     .inner
                     .conn
-                    .request(method, params)
+                    .request(Some(&self.inner.id), method, params)
                     .await
                     .map_err(HandlerError::Protocol)?;
                 serde_json::from_str(raw.get()).map_err(|e| {

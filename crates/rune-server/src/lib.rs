@@ -53,6 +53,7 @@
 
 #![deny(missing_docs)]
 
+pub mod channel;
 mod conn;
 mod context;
 mod error;

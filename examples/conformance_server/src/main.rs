@@ -250,10 +250,16 @@ fn tools() -> Vec<ToolDef> {
                 Ok::<_, HandlerError>(format!("Received: {args}"))
             },
         ),
-        simple(
+        ToolDef::new(
             "test_reconnection",
             "Closes the SSE stream mid-call to test client reconnection (HTTP only)",
-            || vec![Content::text("Reconnection test completed")],
+            |_: NoArgs, cx: RequestContext| async move {
+                // Over Streamable HTTP the POST's stream closes now; the client reconnects
+                // with Last-Event-ID and gets the result on the new stream.
+                cx.close_sse_stream();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok::<_, HandlerError>("Reconnection test completed")
+            },
         ),
     ]
 }
@@ -413,5 +419,5 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .init();
-    rune_server::listen::main("conformance_server", server())
+    rune_http::listen::main("conformance_server", server())
 }

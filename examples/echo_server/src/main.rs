@@ -41,5 +41,5 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .init();
-    rune_server::listen::main("echo_server", server())
+    rune_http::listen::main("echo_server", server())
 }
