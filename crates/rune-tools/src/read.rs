@@ -1,7 +1,7 @@
 //! `file_read` and `file_read_many`: text (whole, line range, head, tail, byte range, or a
 //! line+column selection) and binary files (base64 image or blob content).
 
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::guard::{ResolvedPath, Roots};
-use crate::text::{self, LineStart};
+use crate::text::{self, LineStart, Lines};
 use crate::util::{blocking, fail, read_only_annotations, with_structured};
 
 /// Default cap on the text one call returns, in bytes.
@@ -244,12 +244,12 @@ pub(crate) fn read_file(
     opts: &ReadOptions,
 ) -> Result<(FileReadOutput, Vec<Content>), HandlerError> {
     let file = rp.open_file()?;
-    let size = file.metadata().map_err(|e| rp.io(e))?.len();
-    let sniff = text::sniff_file(rp, &file)?;
+    let md = file.metadata().map_err(|e| rp.io(e))?;
+    let (sniff, head) = text::sniff_head(rp, &file)?;
     if sniff.binary {
-        return read_binary(rp, &file, size, sniff.mime, sniff.image, opts);
+        return read_binary(rp, &file, md.len(), sniff.mime, sniff.image, opts);
     }
-    read_text(rp, &file, size, sniff.mime, opts)
+    read_text(rp, &file, &md, &head, sniff.mime, opts)
 }
 
 fn read_binary(
@@ -341,13 +341,17 @@ fn read_binary(
     Ok((out, vec![Content::text(note), block]))
 }
 
+/// Reads text. `head` is the start of the file as read when sniffing it (all of it when
+/// shorter than [`text::SNIFF_BYTES`]): a range inside it is not read again.
 fn read_text(
     rp: &ResolvedPath,
     file: &File,
-    size: u64,
+    md: &Metadata,
+    head: &[u8],
     mime: &str,
     opts: &ReadOptions,
 ) -> Result<(FileReadOutput, Vec<Content>), HandlerError> {
+    let size = md.len();
     let path = rp.display();
     let io = |e| rp.io(e);
     let past_end = |what: &str, line: u64, total: u64| {
@@ -360,10 +364,11 @@ fn read_text(
     let cap = opts.max_text;
     let mut total_lines = None;
     let mut lines_reported = None;
+    let mut lines = Lines::new(file, md);
     let (start, end, first_line, cut_at_lines) = match opts.mode {
         Mode::Whole => (0, size, Some(1), true),
         Mode::Lines { start: l, end: m } => {
-            let s = match text::find_line_start(file, size, 0, 1, l, u64::MAX).map_err(io)? {
+            let s = match lines.line_start(l, u64::MAX).map_err(io)? {
                 LineStart::At(o) => o,
                 LineStart::Past(0) if l == 1 => 0, // an empty file
                 LineStart::Past(t) => return Err(past_end("line_start", l, t)),
@@ -372,15 +377,9 @@ fn read_text(
             let e = match m {
                 None => size,
                 // Past the cap the end does not matter: the read stops there anyway.
-                Some(m) => match text::find_line_start(
-                    file,
-                    size,
-                    s,
-                    l,
-                    m.saturating_add(1),
-                    s.saturating_add(cap),
-                )
-                .map_err(io)?
+                Some(m) => match lines
+                    .line_start(m.saturating_add(1), s.saturating_add(cap))
+                    .map_err(io)?
                 {
                     LineStart::At(o) => o,
                     LineStart::Past(t) => {
@@ -393,7 +392,7 @@ fn read_text(
             (s, e, Some(l), true)
         }
         Mode::Tail(n) => {
-            let (s, first) = text::tail_start(file, size, n).map_err(io)?;
+            let (s, first) = lines.tail_start(n).map_err(io)?;
             (s, size, Some(first), true)
         }
         Mode::Bytes { offset, len } => {
@@ -419,9 +418,7 @@ fn read_text(
             if (sel.end_line, sel.end_column) < (sel.start_line, sel.start_column) {
                 return Err(fail("the selection ends before it starts"));
             }
-            let sl = match text::find_line_start(file, size, 0, 1, sel.start_line, u64::MAX)
-                .map_err(io)?
-            {
+            let sl = match lines.line_start(sel.start_line, u64::MAX).map_err(io)? {
                 LineStart::At(o) => o,
                 LineStart::Past(0) if sel.start_line == 1 => 0,
                 LineStart::Past(t) => {
@@ -430,15 +427,9 @@ fn read_text(
                 LineStart::Beyond => return Err(fail("line scan stopped early")),
             };
             let s = text::column_offset(file, size, sl, sel.start_column).map_err(io)?;
-            let (e, last_line) = match text::find_line_start(
-                file,
-                size,
-                sl,
-                sel.start_line,
-                sel.end_line,
-                s.saturating_add(cap),
-            )
-            .map_err(io)?
+            let (e, last_line) = match lines
+                .line_start(sel.end_line, s.saturating_add(cap))
+                .map_err(io)?
             {
                 LineStart::At(el) => (
                     text::column_offset(file, size, el, sel.end_column).map_err(io)?,
@@ -456,9 +447,14 @@ fn read_text(
         }
     };
 
+    drop(lines);
+
     let want = end - start;
     let take = want.min(cap);
-    let mut buf = text::read_range(file, start, take).map_err(io)?;
+    let mut buf = match usize::try_from(start.saturating_add(take)) {
+        Ok(stop) if stop <= head.len() => head[start as usize..stop].to_vec(),
+        _ => text::read_range(file, start, take).map_err(io)?,
+    };
     let mut start = start;
     let mut notes = Vec::new();
     if matches!(opts.mode, Mode::Bytes { .. }) {
@@ -562,6 +558,21 @@ fn read_text(
     Ok((out, content))
 }
 
+/// What `file_read` does, on the calling thread (it blocks on file I/O): the tool without its
+/// async wrapper, for embedders that call it directly and for benchmarks.
+pub fn file_read(guard: &Roots, args: &FileReadArgs) -> Result<CallToolResult, HandlerError> {
+    let mode = args.mode()?;
+    let rp = guard.resolve(&args.path)?;
+    let opts = ReadOptions {
+        mode,
+        lossy: args.lossy,
+        max_text: args.max_bytes.clamp(1024, MAX_MAX_BYTES),
+        max_binary: BINARY_MAX_BYTES,
+    };
+    let (out, content) = read_file(&rp, &opts)?;
+    Ok(with_structured(content, &out))
+}
+
 /// The `file_read` tool: reads one file inside the allowed roots.
 pub fn file_read_tool(guard: Arc<Roots>) -> ToolDef {
     ToolDef::new(
@@ -574,21 +585,7 @@ pub fn file_read_tool(guard: Arc<Roots>) -> ToolDef {
          binary files as base64 blob resources.",
         move |args: FileReadArgs, _cx: RequestContext| {
             let guard = guard.clone();
-            async move {
-                blocking(move || {
-                    let mode = args.mode()?;
-                    let rp = guard.resolve(&args.path)?;
-                    let opts = ReadOptions {
-                        mode,
-                        lossy: args.lossy,
-                        max_text: args.max_bytes.clamp(1024, MAX_MAX_BYTES),
-                        max_binary: BINARY_MAX_BYTES,
-                    };
-                    let (out, content) = read_file(&rp, &opts)?;
-                    Ok(with_structured(content, &out))
-                })
-                .await
-            }
+            async move { blocking(move || file_read(&guard, &args)).await }
         },
     )
     .title("Read file")

@@ -676,3 +676,219 @@ async fn move_path_between_roots_is_refused() {
     .err(&["different roots"]);
     assert!(s.root.join("a.txt").is_file());
 }
+
+/// Set in the environment of `crash_writer_child`: the directory it writes in.
+const CRASH_CHILD_DIR: &str = "RUNE_TEST_CRASH_WRITER_DIR";
+
+/// The two versions the crash test's writer alternates between: different sizes and bytes,
+/// so a truncated file, a mix of both or a partly written one equals neither.
+fn crash_versions() -> (String, String) {
+    let a = format!("{}\n", "a".repeat(63)).repeat(8 << 14); // 8 MiB
+    let b = format!("{}\n", "B".repeat(99)).repeat(60_000); // 6 MB
+    (a, b)
+}
+
+fn write_args(path: &str, content: &str) -> rune_tools::write::FileWriteArgs {
+    serde_json::from_value(json!({"path": path, "content": content})).unwrap()
+}
+
+/// Temporary files of the writing tools in `dir`.
+fn temp_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".rune-tmp-"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn set_age(path: &Path, age: std::time::Duration) {
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    let t = std::time::SystemTime::now() - age;
+    f.set_times(std::fs::FileTimes::new().set_modified(t))
+        .unwrap();
+}
+
+/// Not a test by itself: the writer process of the crash test below (this test binary run
+/// again with `CRASH_CHILD_DIR` set). It overwrites `f.txt` with the two versions in turn,
+/// through `file_write`'s own code, until it is killed (or 30 s pass).
+#[test]
+fn crash_writer_child() {
+    let Some(dir) = std::env::var_os(CRASH_CHILD_DIR) else {
+        return;
+    };
+    let roots = rune_tools::Roots::new([&dir]).unwrap();
+    let opts = WriteOptions {
+        backup_keep: 1,
+        ..Default::default()
+    };
+    let (a, b) = crash_versions();
+    let (a, b) = (write_args("f.txt", &a), write_args("f.txt", &b));
+    println!("ready");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        for args in [&b, &a] {
+            let r = rune_tools::write::file_write(&roots, &opts, args).unwrap();
+            assert_ne!(r.is_error, Some(true));
+        }
+    }
+}
+
+/// kill -9 of a process in the middle of large writes: the file is always exactly the old or
+/// the new version, never truncated or mixed; the temporary files the killed writers leave
+/// behind are removed by the next write to the directory.
+#[test]
+fn kill_9_during_large_writes_leaves_the_old_or_the_new_file() {
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::fs::canonicalize(tmp.path()).unwrap();
+    let f = dir.join("f.txt");
+    let (a, b) = crash_versions();
+    std::fs::write(&f, &a).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    // A small xorshift generator, seeded from the clock: each run kills at other moments.
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+        | 1;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let started = Instant::now();
+    let (mut kills, mut saw_a, mut saw_b) = (0, 0, 0);
+    while kills < 10 && started.elapsed() < Duration::from_secs(4) {
+        let mut child = Command::new(&exe)
+            .args([
+                "crash_writer_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CRASH_CHILD_DIR, &dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until it writes, then kill it at a random moment of the next 150 ms.
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        // The harness may print "test crash_writer_child ... " on the same line.
+        while !line.trim_end().ends_with("ready") {
+            line.clear();
+            if out.read_line(&mut line).unwrap() == 0 {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the writer process ended before it was ready");
+            }
+        }
+        std::thread::sleep(Duration::from_micros(next() % 150_000));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the writer process ended by itself"
+        );
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+        let got = std::fs::read(&f).unwrap();
+        if got == a.as_bytes() {
+            saw_a += 1;
+        } else if got == b.as_bytes() {
+            saw_b += 1;
+        } else {
+            panic!(
+                "after kill {kills} the file is neither version: {} bytes, starting {:?}",
+                got.len(),
+                String::from_utf8_lossy(&got[..got.len().min(40)])
+            );
+        }
+    }
+    eprintln!(
+        "{kills} kills: the file was the 8 MiB version {saw_a} times, the 6 MB one {saw_b} times"
+    );
+    assert!(kills >= 3, "only {kills} kills in the time given");
+
+    // The killed writers left their temporary files (a kill mid-write is the common case).
+    let left = temp_files(&dir);
+    assert!(!left.is_empty(), "no kill landed during a write");
+    // Once they are older than the grace period, the next write removes them.
+    for n in &left {
+        set_age(&dir.join(n), Duration::from_secs(10));
+    }
+    let roots = rune_tools::Roots::new([&dir]).unwrap();
+    let r = rune_tools::write::file_write(
+        &roots,
+        &WriteOptions::default(),
+        &write_args("f.txt", "done\n"),
+    )
+    .unwrap();
+    assert_ne!(r.is_error, Some(true));
+    assert_eq!(temp_files(&dir), Vec::<String>::new(), "left: {left:?}");
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "done\n");
+}
+
+/// The sweep of stale temporary files removes exactly those of dead writers: unlocked, not
+/// just created, and either of a process that is gone or untouched for over an hour; in the
+/// target's directory and in the backup directory.
+#[tokio::test]
+async fn stale_temp_files_are_swept_by_the_next_write() {
+    use std::time::Duration;
+    let s = Sandbox::new();
+    let me = std::process::id();
+    let dead = u32::MAX; // never a pid
+    let root = &s.root;
+    let minute = Duration::from_secs(60);
+    let hours = Duration::from_secs(2 * 3600);
+    let make = |name: &str, age: Option<Duration>| {
+        std::fs::write(root.join(name), "partial").unwrap();
+        if let Some(age) = age {
+            set_age(&root.join(name), age);
+        }
+    };
+    let dead_old = format!(".f.txt.rune-tmp-{dead}-1");
+    let dead_new = format!(".g.txt.rune-tmp-{dead}-2");
+    let locked_old = format!(".h.txt.rune-tmp-{dead}-3");
+    let mine_recent = format!(".i.txt.rune-tmp-{me}-4");
+    let mine_old = format!(".j.txt.rune-tmp-{me}-5");
+    make(&dead_old, Some(minute));
+    make(&dead_new, None);
+    make(&locked_old, Some(hours));
+    make(&mine_recent, Some(minute));
+    make(&mine_old, Some(hours));
+    make("notes.rune-tmp-1-2", Some(hours)); // no leading dot: not ours
+    make(".k.rune-tmp-x-y", Some(hours)); // no pid and time: not ours
+    std::fs::create_dir(root.join(format!(".d.rune-tmp-{dead}-6"))).unwrap();
+    // A live writer holds the lock of its temporary file.
+    let held = std::fs::File::open(root.join(&locked_old)).unwrap();
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    // A killed backup copy.
+    std::fs::create_dir(root.join(".rune-backup")).unwrap();
+    let backup_tmp = format!(".a.txt.1.rune-tmp-{dead}-7");
+    make(&format!(".rune-backup/{backup_tmp}"), Some(minute));
+
+    let mut c = writer(root, WriteOptions::default()).await;
+    c.call("file_write", json!({"path": "a.txt", "content": "new\n"}))
+        .await
+        .ok();
+    let mut kept = vec![
+        dead_new,
+        locked_old,
+        mine_recent,
+        format!(".d.rune-tmp-{dead}-6"),
+        ".k.rune-tmp-x-y".to_owned(),
+        "notes.rune-tmp-1-2".to_owned(),
+    ];
+    kept.sort();
+    assert_eq!(temp_files(root), kept);
+    assert_eq!(temp_files(&root.join(".rune-backup")), Vec::<String>::new());
+    assert_eq!(backups(root).len(), 1);
+    drop(held);
+}
