@@ -472,6 +472,12 @@ fn scan(
 /// The hits of one slice of a large file and its line breaks, once searched.
 type SliceResult = Mutex<Option<(Vec<Hit>, u64)>>;
 
+/// The matches of one chunk of a large file and its line breaks, once searched.
+type ChunkResult = Mutex<Option<(Vec<SearchMatch>, u64)>>;
+
+/// The size of the chunks a large file is streamed in.
+const CHUNK_BYTES: usize = 1 << 20;
+
 /// The state shared by the walker threads of one search.
 struct Shared<'a> {
     args: &'a TextSearchArgs,
@@ -544,6 +550,12 @@ impl Shared<'_> {
     /// Turns a hit (absolute offsets in `data`) into a match; `None` when the limits are
     /// reached.
     fn to_match(&self, data: &[u8], hit: Hit, path: &str) -> Option<SearchMatch> {
+        let (m, size) = self.build(data, hit, path);
+        self.reserve(size).then_some(m)
+    }
+
+    /// A hit (absolute offsets in `data`) as a match, and its size against `max_bytes`.
+    fn build(&self, data: &[u8], hit: Hit, path: &str) -> (SearchMatch, usize) {
         let context = self.args.context as usize;
         let first_end = memchr::memchr(b'\n', &data[hit.start..hit.end]).map(|i| hit.start + i);
         let (text, end_line) = match first_end {
@@ -588,10 +600,7 @@ impl Shared<'_> {
                 .map(|s| s.len() + 1)
                 .sum::<usize>()
             + 24;
-        if !self.reserve(size) {
-            return None;
-        }
-        Some(SearchMatch {
+        let m = SearchMatch {
             path: path.to_owned(),
             line: hit.line + 1,
             column: hit.col as u64 + 1,
@@ -599,7 +608,8 @@ impl Shared<'_> {
             end_line,
             before,
             after,
-        })
+        };
+        (m, size)
     }
 
     /// Searches one file's bytes in this thread; returns false when the walk should stop.
@@ -630,9 +640,150 @@ impl Shared<'_> {
         }
     }
 
-    /// Searches a large file's bytes in parallel slices cut at line starts; returns false
-    /// when the walk should stop.
-    fn search_large(&self, data: &[u8], path: &str) -> bool {
+    /// Searches a large file: in chunks streamed through small per-thread buffers (they stay
+    /// in the CPU's cache), several threads at once; with context lines or multiline
+    /// matches, which may reach across chunks, whole. Returns false when the walk should stop.
+    fn search_large(&self, f: &File, len: usize, path: &str) -> bool {
+        if self.args.multiline || self.args.context > 0 {
+            let Ok(data) = read_parallel(f, len, self.threads) else {
+                return true;
+            };
+            return self.search_whole(&data, path);
+        }
+        let chunks = len.div_ceil(CHUNK_BYTES);
+        let cap = self.args.max_results;
+        // Per chunk: the hits found (`usize::MAX` until searched), and what was found.
+        let found: Vec<AtomicUsize> = (0..chunks).map(|_| AtomicUsize::new(usize::MAX)).collect();
+        let results: Vec<ChunkResult> = (0..chunks).map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let work = || {
+            let mut buf = Vec::new();
+            loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= chunks || self.stop() || failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                // Chunks before this one that already hold enough matches make it useless.
+                let before: usize = found[..k]
+                    .iter()
+                    .map(|n| n.load(Ordering::Relaxed))
+                    .filter(|&n| n != usize::MAX)
+                    .sum();
+                if before >= cap {
+                    break;
+                }
+                match self.search_chunk(f, len, k, &mut buf, path) {
+                    Ok(r) => {
+                        found[k].store(r.0.len(), Ordering::Relaxed);
+                        if let Ok(mut slot) = results[k].lock() {
+                            *slot = Some(r);
+                        }
+                    }
+                    Err(_) => failed.store(true, Ordering::Relaxed),
+                }
+            }
+        };
+        let threads = self.threads.min(chunks).max(1);
+        if threads == 1 {
+            work();
+        } else {
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(work);
+                }
+            });
+        }
+        let mut base = 0u64;
+        let mut local = Vec::new();
+        let mut go_on = true;
+        'chunks: for r in results {
+            let Some((matches, lines)) = r.into_inner().ok().flatten() else {
+                break; // not searched: stopped, enough matches before, or a read failed
+            };
+            for mut m in matches {
+                let size = m.text.len() + m.path.len() + 24;
+                if !self.reserve(size) {
+                    go_on = false;
+                    break 'chunks;
+                }
+                m.line += base;
+                local.push(m);
+            }
+            base += lines;
+        }
+        self.publish(local);
+        go_on
+    }
+
+    /// Searches chunk `k` of a file: the lines that start in its byte range (the last one
+    /// read to its end). Returns its matches, with line numbers counted from the chunk's
+    /// start, and the line breaks in its range.
+    fn search_chunk(
+        &self,
+        f: &File,
+        len: usize,
+        k: usize,
+        buf: &mut Vec<u8>,
+        path: &str,
+    ) -> std::io::Result<(Vec<SearchMatch>, u64)> {
+        let lo = k * CHUNK_BYTES;
+        let hi = (lo + CHUNK_BYTES).min(len);
+        // One byte before the range says whether a line starts at `lo`.
+        let from = lo.saturating_sub(1);
+        buf.clear();
+        buf.resize(hi - from, 0);
+        let n = read_full_at(f, buf, from as u64)?;
+        buf.truncate(n);
+        // Read on to the end of the last line.
+        while buf.last().is_some_and(|&b| b != b'\n') && from + buf.len() >= hi {
+            let have = buf.len();
+            buf.resize(have + 64 * 1024, 0);
+            let n = read_full_at(f, &mut buf[have..], (from + have) as u64)?;
+            buf.truncate(have + n);
+            if let Some(i) = memchr::memchr(b'\n', &buf[have..]) {
+                buf.truncate(have + i + 1);
+                break;
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        let range_end = (hi - from).min(buf.len());
+        let skip = if lo == 0 { 0 } else { 1 }; // the byte before `lo`
+        // The first line that starts in the range, and the line breaks before it there.
+        let (first, mut lines) = if lo == 0 || buf.first() == Some(&b'\n') {
+            (skip, 0)
+        } else {
+            match memchr::memchr(b'\n', &buf[skip.min(range_end)..range_end]) {
+                Some(i) => (skip + i + 1, 1),
+                None => (range_end, 0), // a line that started before covers the whole range
+            }
+        };
+        let hay = &buf[first.min(buf.len())..];
+        let cap = self.args.max_results;
+        let mut matches = Vec::new();
+        let (counted, counted_to) = if first < range_end {
+            scan(self.matcher, false, hay, |h| {
+                let (m, _) = self.build(hay, h, path);
+                matches.push(m);
+                matches.len() < cap
+            })
+        } else {
+            (0, 0)
+        };
+        for m in &mut matches {
+            m.line += lines;
+        }
+        // Line breaks in [lo, hi): before the first line, in the scan, and the rest.
+        let rest_from = (first + counted_to).min(range_end);
+        lines += counted + bytecount::count(&buf[rest_from..range_end], b'\n') as u64;
+        Ok((matches, lines))
+    }
+
+    /// Searches a whole large file's bytes, in parallel slices cut at line starts unless
+    /// matches may span lines; returns false when the walk should stop.
+    fn search_whole(&self, data: &[u8], path: &str) -> bool {
         if self.args.multiline || self.threads < 2 {
             return self.search_small(data, path);
         }
@@ -783,6 +934,20 @@ fn read_parallel(f: &File, len: usize, threads: usize) -> std::io::Result<Vec<u8
     Ok(data)
 }
 
+/// Reads into all of `buf` from `off`, unless the file ends first; returns the bytes read.
+fn read_full_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read_at(&mut buf[n..], off + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// Reads a small file whole into `buf` (reused between files; only grown, never zeroed
 /// again); returns the number of bytes read.
 fn read_small(mut f: &File, len: usize, buf: &mut Vec<u8>) -> std::io::Result<usize> {
@@ -915,10 +1080,7 @@ pub fn search(
                     return WalkState::Continue;
                 }
                 let _one = sh.large.lock();
-                let Ok(data) = read_parallel(&f, md.len() as usize, sh.threads) else {
-                    return WalkState::Continue;
-                };
-                sh.search_large(&data, &shown)
+                sh.search_large(&f, md.len() as usize, &shown)
             } else {
                 let Ok(n) = read_small(&f, md.len() as usize, &mut buf) else {
                     return WalkState::Continue;
