@@ -295,7 +295,11 @@ async def amain(args: argparse.Namespace, server: list[str]) -> int:
         "scenario": args.scenario,
         "server_command": server,
     }
-    params = StdioServerParameters(command=server[0], args=server[1:], env=dict(os.environ), cwd=args.cwd)
+    # A URL as the server means Streamable HTTP; anything else is a command to run over stdio.
+    if server[0].startswith(("http://", "https://")):
+        params = server[0]
+    else:
+        params = StdioServerParameters(command=server[0], args=server[1:], env=dict(os.environ), cwd=args.cwd)
     client = Client(
         params,
         mode=args.mode,

@@ -89,6 +89,7 @@ function loadSdk() {
     version: JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).version,
     ...req('@modelcontextprotocol/sdk/client/index.js'),
     ...req('@modelcontextprotocol/sdk/client/stdio.js'),
+    ...req('@modelcontextprotocol/sdk/client/streamableHttp.js'),
     types: req('@modelcontextprotocol/sdk/types.js'),
   };
 }
@@ -154,7 +155,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function main() {
   const { opts, server } = parseArgs(process.argv.slice(2));
   const sdk = loadSdk();
-  const { Client, StdioClientTransport, types } = sdk;
+  const { Client, StdioClientTransport, StreamableHTTPClientTransport, types } = sdk;
   const out = {
     peer: 'typescript-sdk',
     sdk_version: sdk.version,
@@ -197,13 +198,16 @@ async function main() {
     notifications.push(n.method);
   };
 
-  const inner = new StdioClientTransport({
-    command: server[0],
-    args: server.slice(1),
-    env: { ...process.env },
-    stderr: 'inherit',
-    cwd: opts.cwd,
-  });
+  // A URL as the server means Streamable HTTP; anything else is a command to run over stdio.
+  const inner = /^https?:\/\//.test(server[0])
+    ? new StreamableHTTPClientTransport(new URL(server[0]))
+    : new StdioClientTransport({
+        command: server[0],
+        args: server.slice(1),
+        env: { ...process.env },
+        stderr: 'inherit',
+        cwd: opts.cwd,
+      });
   const transport = new ObservingTransport(inner, { pinVersion: opts.version, trace: opts.trace });
   const reqOpts = { timeout: opts.timeout * 1000 };
 

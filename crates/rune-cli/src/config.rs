@@ -5,8 +5,8 @@
 //! roots = ["~/src/project", "/srv/data"]
 //! # error | warn | info | debug | trace (logs go to stderr)
 //! log_level = "info"
-//! # Serve on an address instead of stdio.
-//! listen = "tcp://127.0.0.1:9000"
+//! # Serve on an address instead of stdio (http://…/mcp, ws://…, tcp://…).
+//! listen = "http://127.0.0.1:8080/mcp"
 //! # Writing tools run without asking (by default each call asks the user, through MCP
 //! # elicitation; a client that cannot ask gets a refusal).
 //! allow_write = false
@@ -22,6 +22,12 @@
 //! path = "/var/log/rune/audit.jsonl"
 //! max_bytes = 10485760   # rotate past this size
 //! keep = 5               # rotated files kept
+//!
+//! [http]                 # with listen = "http://…"
+//! allowed_hosts = ["mcp.example.internal"]   # Host/Origin names besides localhost
+//! stateless = false      # no sessions (for replicas behind a load balancer)
+//! auth_token_env = "RUNE_TOKENS"             # require a bearer token from this variable
+//! authorization_servers = ["https://auth.example.com"]
 //!
 //! # Per tool: leave it out, or set its consent: "allow", "deny" or "ask".
 //! [tools.move_path]
@@ -66,6 +72,21 @@ pub(crate) struct Config {
     /// Per-tool settings.
     #[serde(default)]
     pub(crate) tools: BTreeMap<String, ToolSection>,
+    /// HTTP transport settings.
+    #[serde(default)]
+    pub(crate) http: HttpSection,
+}
+
+/// `[http]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HttpSection {
+    #[serde(default)]
+    pub(crate) allowed_hosts: Vec<String>,
+    pub(crate) stateless: Option<bool>,
+    pub(crate) auth_token_env: Option<String>,
+    #[serde(default)]
+    pub(crate) authorization_servers: Vec<String>,
 }
 
 /// `[audit]`.

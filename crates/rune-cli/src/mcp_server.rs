@@ -20,9 +20,25 @@ pub(crate) struct Args {
     /// Log level for stderr: error, warn, info, debug or trace (stdout carries only MCP).
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
-    /// Serve on an address instead of stdio, e.g. tcp://127.0.0.1:9000.
+    /// Serve on an address instead of stdio: http://127.0.0.1:8080/mcp (Streamable HTTP,
+    /// legacy SSE at /sse, WebSocket upgrades), ws://…, or tcp://127.0.0.1:9000.
     #[arg(long, value_name = "URL")]
     listen: Option<String>,
+    /// HTTP: a host name clients may use in Host/Origin (besides localhost, 127.0.0.1, ::1);
+    /// repeat for several, `*` for any (DNS rebinding protection off).
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
+    /// HTTP: no sessions, so replicas can sit behind any load balancer.
+    #[arg(long)]
+    stateless: bool,
+    /// HTTP: require `Authorization: Bearer TOKEN`, the tokens read (comma-separated) from
+    /// this environment variable.
+    #[arg(long, value_name = "VAR")]
+    auth_token_env: Option<String>,
+    /// HTTP: an OAuth authorization server named in the protected resource metadata
+    /// (/.well-known/oauth-protected-resource); repeatable.
+    #[arg(long = "auth-server", value_name = "URL")]
+    auth_servers: Vec<String>,
     /// Let the writing tools (file_write, file_edit, create_directory, move_path) run without
     /// asking. Without it each call asks the user through MCP elicitation, and is refused
     /// when the client cannot ask.
@@ -55,6 +71,7 @@ pub(crate) struct Settings {
     pub(crate) client_roots: bool,
     pub(crate) audit: Option<rune_tools::audit::AuditConfig>,
     pub(crate) tools: Vec<(String, rune_tools::ToolPolicy)>,
+    pub(crate) http: rune_http::HttpOptions,
 }
 
 /// Where the audit log goes when nothing says.
@@ -148,15 +165,41 @@ pub(crate) fn settings(args: Args) -> Result<Settings, Box<dyn std::error::Error
             )
         })
         .collect();
+    let mut http = rune_http::HttpOptions::default();
+    http.allowed_hosts.extend(file.http.allowed_hosts);
+    http.allowed_hosts.extend(args.allowed_hosts);
+    http.stateless = args.stateless || file.http.stateless.unwrap_or(false);
+    let listen = args.listen.or(file.listen);
+    if let Some(var) = args.auth_token_env.or(file.http.auth_token_env) {
+        let value = std::env::var(&var)
+            .map_err(|_| format!("--auth-token-env {var}: the variable is not set"))?;
+        let tokens: Vec<String> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if tokens.is_empty() {
+            return Err(format!("--auth-token-env {var}: the variable holds no token").into());
+        }
+        let mut servers = file.http.authorization_servers;
+        servers.extend(args.auth_servers);
+        let metadata = (!servers.is_empty()).then(|| {
+            let resource = listen.clone().unwrap_or_default();
+            rune_http::ResourceMetadata::new(resource, servers)
+        });
+        http.auth = Some(rune_http::BearerAuth { tokens, metadata });
+    }
     Ok(Settings {
         roots,
         log_level,
-        listen: args.listen.or(file.listen),
+        listen,
         allow_write,
         read_only,
         client_roots: args.client_roots || file.client_roots.unwrap_or(false),
         audit,
         tools,
+        http,
     })
 }
 
@@ -228,7 +271,9 @@ pub(crate) fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     rt.block_on(async {
         match &settings.listen {
             None => server.serve_stdio().await,
-            Some(url) => rune_server::listen::serve_url(&server, url).await,
+            Some(url) => {
+                rune_http::listen::serve_url_with(&server, url, settings.http.clone()).await
+            }
         }
     })?;
     Ok(())

@@ -6,71 +6,12 @@
 //! repository; these tests run it (a no-op once installed). The server binaries must be built
 //! first (`cargo build --workspace --bins`, as `scripts/test.sh` does).
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::Command;
-use std::sync::OnceLock;
 
+use common::{bin, peers, repo_root};
 use serde_json::{Value, json};
-
-struct Peers {
-    py: PathBuf,
-    node: PathBuf,
-    node_modules: PathBuf,
-    inspector: PathBuf,
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn peers() -> &'static Peers {
-    static PEERS: OnceLock<Peers> = OnceLock::new();
-    PEERS.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(repo_root().join("scripts/install-test-peers.sh"))
-            .output()
-            .expect("run scripts/install-test-peers.sh");
-        assert!(
-            out.status.success(),
-            "installing the test peers failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        let get = |key: &str| -> PathBuf {
-            text.lines()
-                .find_map(|l| l.strip_prefix(&format!("{key}=")))
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    panic!("{key} missing from the install script's output:\n{text}")
-                })
-        };
-        Peers {
-            py: get("RUNE_PEERS_PY"),
-            node: get("RUNE_PEERS_NODE"),
-            node_modules: get("RUNE_PEERS_NODE_MODULES"),
-            inspector: get("RUNE_PEERS_INSPECTOR"),
-        }
-    })
-}
-
-/// A binary of this workspace, built in the same profile as this test.
-fn bin(name: &str) -> PathBuf {
-    if name == "rune" {
-        return PathBuf::from(env!("CARGO_BIN_EXE_rune"));
-    }
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile dir");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo build --workspace --bins` first (scripts/test.sh does)",
-        path.display()
-    );
-    path
-}
 
 fn run(cmd: &mut Command) -> Value {
     // Servers started by the peers write their audit log here, not in the user's home.
@@ -432,4 +373,48 @@ fn inspector_cli_lists_calls_reads_and_gets_in_both_eras() {
         &[rune.to_str().expect("utf-8"), "mcp-server"],
     );
     assert!(tools["result"]["tools"].is_array());
+}
+
+/// The same official clients over Streamable HTTP: the fixture server (progress, logging,
+/// elicitation, sampling on the POST's SSE stream; 2026 requests with their headers) and
+/// `rune mcp-server --listen http://…`.
+#[test]
+fn python_and_typescript_clients_over_streamable_http() {
+    let fixture = common::listen(
+        &bin("conformance_server"),
+        &["--listen", "http://127.0.0.1:0/mcp"],
+        &[],
+    );
+    for (mode, version) in [
+        ("legacy", "2025-11-25"),
+        ("2026-07-28", "2026-07-28"),
+        ("auto", "2026-07-28"),
+    ] {
+        let r = python(mode, "fixture", &[&fixture.url]);
+        assert_eq!(r["protocol_version"], version, "mode {mode}: {r}");
+        check_fixture(&r, true);
+    }
+    for version in ["2025-11-25", "2025-06-18", "2025-03-26"] {
+        let r = typescript(version, "fixture", &[&fixture.url]);
+        assert_eq!(r["protocol_version"], version);
+        check_fixture(&r, version >= "2025-06-18");
+    }
+    let root = repo_root();
+    let state = std::env::temp_dir().join(format!("rune-interop-http-{}", std::process::id()));
+    let rune = common::listen(
+        &bin("rune"),
+        &[
+            "mcp-server",
+            "--listen",
+            "http://127.0.0.1:0/mcp",
+            "--root",
+            root.to_str().expect("utf-8 path"),
+        ],
+        &[("XDG_STATE_HOME", &state)],
+    );
+    for mode in ["legacy", "2026-07-28"] {
+        check_files(&python(mode, "files", &[&rune.url]));
+    }
+    check_files(&typescript("2025-11-25", "files", &[&rune.url]));
+    let _ = std::fs::remove_dir_all(&state);
 }

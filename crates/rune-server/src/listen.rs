@@ -2,8 +2,8 @@
 //!
 //! `tcp://HOST:PORT` serves newline-delimited JSON to each TCP client, one connection per
 //! client, exactly like stdio. Port 0 picks a free port; the bound address is logged to
-//! stderr as `listening on tcp://…`. The HTTP and WebSocket transports come with their own
-//! schemes.
+//! stderr as `listening on tcp://…`. HTTP (Streamable HTTP, legacy SSE) and WebSocket live in
+//! the `rune-http` crate, whose `listen::serve_url` takes every scheme.
 
 use std::io;
 
@@ -21,7 +21,7 @@ pub async fn serve_url(server: &Server, url: &str) -> io::Result<()> {
         "tcp" => serve_tcp(server, rest.trim_end_matches('/')).await,
         "http" | "https" | "ws" | "wss" => Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            format!("{scheme}:// is not available in this build yet; use stdio or tcp://HOST:PORT"),
+            format!("{scheme}:// is served by the rune-http crate (rune_http::listen::serve_url)"),
         )),
         other => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
