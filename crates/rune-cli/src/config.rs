@@ -178,6 +178,16 @@ mod tests {
             Some(rune_tools::Consent::Allow)
         );
         assert_eq!(c.tools["move_path"].enabled, Some(false));
+        std::fs::write(
+            &file,
+            "[http]\nallowed_hosts = [\"mcp.internal\"]\nstateless = true\n",
+        )
+        .expect("write");
+        let c = Config::load(&file).expect("valid");
+        assert_eq!(c.http.allowed_hosts, ["mcp.internal"]);
+        assert_eq!(c.http.stateless, Some(true));
+        std::fs::write(&file, "[http]\nallowed_host = []\n").expect("write");
+        assert!(Config::load(&file).is_err(), "typo in [http]");
         std::fs::write(&file, "[tools.file_write]\nconsent = \"maybe\"\n").expect("write");
         let err = Config::load(&file).expect_err("bad consent").to_string();
         assert!(err.contains("maybe"), "{err}");
