@@ -1,0 +1,59 @@
+//! An MCP client: connect to a server, call its tools, read its resources, answer its
+//! requests.
+//!
+//! - [`Client`]: one connection after the `initialize` handshake; typed calls for every
+//!   server feature (tools, resources, templates, prompts, completion, logging, ping), list
+//!   calls that follow every page, and [`Client::request`] for anything else.
+//! - [`ClientBuilder`]: who the client is, the handlers it offers the server (`roots/list`,
+//!   `sampling/createMessage`, `elicitation/create`), the notification callback, timeouts;
+//!   then `connect_stdio` (a child process), `connect_http` (Streamable HTTP) or
+//!   `connect_tcp` (newline-delimited JSON).
+//! - [`CallOptions`]: per call timeout, progress callback and `_meta`.
+//! - [`Notification`]: what the server sends unasked.
+//! - [`Error`]: every failure, with the server's JSON-RPC error kept whole.
+//!
+//! Calls run concurrently on one connection. Dropping a call's future sends
+//! `notifications/cancelled`; a call that outlives its timeout is cancelled the same way.
+//! The wire types are [`rune_proto`]'s, re-exported as [`model`].
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn run() -> rune_client::Result<()> {
+//! use rune_client::{CallOptions, Client};
+//! use std::time::Duration;
+//!
+//! let client = Client::builder().connect_http("http://127.0.0.1:8000/mcp").await?;
+//! println!("connected to {} ({})", client.server_info().name, client.protocol_version());
+//! let result = client.call_tool("add", serde_json::json!({"a": 1, "b": 2})).await?;
+//! println!("{:?}", result.content);
+//!
+//! let params = rune_client::model::CallToolParams {
+//!     name: "slow".into(), arguments: None, input_responses: None, request_state: None, meta: None,
+//! };
+//! let options = CallOptions::new()
+//!     .timeout(Duration::from_secs(5))
+//!     .on_progress(|p| eprintln!("{} / {:?}", p.progress, p.total));
+//! client.call_tool_with(&params, options).await?;
+//! client.close().await;
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+
+mod builder;
+mod client;
+mod elicit;
+mod engine;
+mod error;
+mod notification;
+mod transport;
+
+pub use builder::ClientBuilder;
+pub use client::{CallOptions, Client};
+pub use elicit::apply_defaults as apply_elicitation_defaults;
+pub use engine::{BoxFuture, ProgressFn};
+pub use error::{Error, Result};
+pub use notification::Notification;
+pub use rune_proto::model;
+pub use rune_proto::{ErrorObject, Id, ProtocolVersion};
