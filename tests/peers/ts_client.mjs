@@ -90,6 +90,7 @@ function loadSdk() {
     ...req('@modelcontextprotocol/sdk/client/index.js'),
     ...req('@modelcontextprotocol/sdk/client/stdio.js'),
     ...req('@modelcontextprotocol/sdk/client/streamableHttp.js'),
+    ...req('@modelcontextprotocol/sdk/client/sse.js'),
     types: req('@modelcontextprotocol/sdk/types.js'),
   };
 }
@@ -155,7 +156,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function main() {
   const { opts, server } = parseArgs(process.argv.slice(2));
   const sdk = loadSdk();
-  const { Client, StdioClientTransport, StreamableHTTPClientTransport, types } = sdk;
+  const { Client, StdioClientTransport, StreamableHTTPClientTransport, SSEClientTransport, types } = sdk;
   const out = {
     peer: 'typescript-sdk',
     sdk_version: sdk.version,
@@ -198,8 +199,12 @@ async function main() {
     notifications.push(n.method);
   };
 
-  // A URL as the server means Streamable HTTP; anything else is a command to run over stdio.
-  const inner = /^https?:\/\//.test(server[0])
+  // A URL as the server means Streamable HTTP (or the legacy HTTP+SSE transport when its path
+  // ends in /sse); anything else is a command to run over stdio.
+  const isUrl = /^https?:\/\//.test(server[0]);
+  const inner = isUrl && /\/sse$/.test(new URL(server[0]).pathname)
+    ? new SSEClientTransport(new URL(server[0]))
+    : isUrl
     ? new StreamableHTTPClientTransport(new URL(server[0]))
     : new StdioClientTransport({
         command: server[0],

@@ -399,6 +399,11 @@ fn python_and_typescript_clients_over_streamable_http() {
         assert_eq!(r["protocol_version"], version);
         check_fixture(&r, version >= "2025-06-18");
     }
+    // The legacy HTTP+SSE transport (2024-11-05), with the TypeScript SDK's SSE client.
+    let sse = fixture.url.replace("/mcp", "/sse");
+    let r = typescript("2024-11-05", "fixture", &[&sse]);
+    assert_eq!(r["protocol_version"], "2024-11-05");
+    check_fixture(&r, false);
     let root = repo_root();
     let state = std::env::temp_dir().join(format!("rune-interop-http-{}", std::process::id()));
     let rune = common::listen(
