@@ -247,18 +247,22 @@ impl Shared {
             .await
     }
 
-    /// Sends without waiting, from synchronous code (answers, cancellations).
+    /// Sends without waiting, from synchronous code (answers, cancellations). A stream
+    /// transport queues it at once, ahead of anything sent after; HTTP posts it from a task.
     fn spawn_send(self: &Arc<Self>, bytes: Vec<u8>) {
-        let shared = self.clone();
+        let msg = Outgoing {
+            bytes,
+            kind: Kind::OneWay,
+        };
+        let Err(msg) = self.transport.try_send(msg) else {
+            return;
+        };
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             debug!("no runtime to send a message on; dropped");
             return;
         };
+        let shared = self.clone();
         rt.spawn(async move {
-            let msg = Outgoing {
-                bytes,
-                kind: Kind::OneWay,
-            };
             if let Err(e) = shared.transport.send(msg).await {
                 debug!("sending a message failed: {e}");
             }

@@ -189,6 +189,18 @@ pub(crate) async fn connect_tcp(
     })
 }
 
+pub(crate) fn try_queue(tx: &mpsc::Sender<Vec<u8>>, msg: Outgoing) -> Result<(), Outgoing> {
+    match tx.try_send(msg.bytes) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Full(bytes)) => Err(Outgoing {
+            bytes,
+            kind: msg.kind,
+        }),
+        // The connection is gone; so is the message.
+        Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
+    }
+}
+
 pub(crate) fn queue(tx: &mpsc::Sender<Vec<u8>>, msg: Outgoing) -> BoxFut<'_, Result<(), Error>> {
     Box::pin(async move {
         tx.send(msg.bytes)
@@ -200,6 +212,9 @@ pub(crate) fn queue(tx: &mpsc::Sender<Vec<u8>>, msg: Outgoing) -> BoxFut<'_, Res
 impl Transport for Tcp {
     fn send(&self, msg: Outgoing) -> BoxFut<'_, Result<(), Error>> {
         queue(&self.tx, msg)
+    }
+    fn try_send(&self, msg: Outgoing) -> Result<(), Outgoing> {
+        try_queue(&self.tx, msg)
     }
     fn close(&self) -> BoxFut<'_, ()> {
         self.stop.cancel();

@@ -54,6 +54,12 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// through the [`Sink`]; an error here means it will not.
     fn send(&self, msg: Outgoing) -> BoxFut<'_, Result<(), Error>>;
 
+    /// Takes a one-way message at once, without waiting, when the transport can (a stream
+    /// transport queues it, keeping its order with what is sent next); gives it back if not.
+    fn try_send(&self, msg: Outgoing) -> Result<(), Outgoing> {
+        Err(msg)
+    }
+
     /// The handshake chose this revision (HTTP sends it as `MCP-Protocol-Version` from now on).
     fn negotiated(&self, _version: ProtocolVersion) {}
 

@@ -131,6 +131,9 @@ impl Transport for ChildServer {
     fn send(&self, msg: Outgoing) -> BoxFut<'_, Result<(), Error>> {
         lines::queue(&self.tx, msg)
     }
+    fn try_send(&self, msg: Outgoing) -> Result<(), Outgoing> {
+        lines::try_queue(&self.tx, msg)
+    }
     fn close(&self) -> BoxFut<'_, ()> {
         self.stop.cancel();
         let mut exited = self.exited.clone();

@@ -1,0 +1,121 @@
+//! Helpers shared by the integration tests: paths, the official peers, free ports, bounds.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+/// Every test is bounded by this, so a hang fails instead of stalling the run.
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUNE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .try_init();
+}
+
+/// Runs `fut` with the test bound.
+pub async fn bounded<T>(fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(LIMIT, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("the test did not finish within {LIMIT:?}"),
+    }
+}
+
+/// A binary of this workspace, built in the same profile as this test.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace --bins` first (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// What `scripts/install-test-peers.sh` printed.
+pub struct Peers {
+    pub py: PathBuf,
+    pub conformance: PathBuf,
+}
+
+/// The official peers, or why they are not available.
+pub fn peers() -> Result<&'static Peers, String> {
+    static PEERS: OnceLock<Result<Peers, String>> = OnceLock::new();
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    PEERS
+        .get_or_init(|| {
+            let out = Command::new("bash")
+                .arg(repo_root().join("scripts/install-test-peers.sh"))
+                .output()
+                .map_err(|e| format!("cannot run scripts/install-test-peers.sh: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "scripts/install-test-peers.sh failed:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            let get = |key: &str| -> Result<PathBuf, String> {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                    .map(PathBuf::from)
+                    .ok_or_else(|| format!("{key} missing from the install script's output"))
+            };
+            Ok(Peers {
+                py: get("RUNE_PEERS_PY")?,
+                conformance: get("RUNE_PEERS_CONFORMANCE")?,
+            })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// Waits until something accepts connections on `127.0.0.1:port`.
+pub async fn wait_for_port(port: u16) {
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing listens on 127.0.0.1:{port} after 15 s");
+}
+
+/// A child process killed (and reaped) when the test ends, even by a panic.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
