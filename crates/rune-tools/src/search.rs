@@ -498,6 +498,8 @@ struct Shared<'a> {
     /// Milliseconds since `start`, and files, at the last progress report.
     progress_at: AtomicU64,
     progress_files: AtomicU64,
+    /// The last count reported; held while reporting.
+    progress_sent: Mutex<u64>,
 }
 
 impl Shared<'_> {
@@ -519,12 +521,15 @@ impl Shared<'_> {
         let now = self.start.elapsed().as_millis() as u64;
         let last_at = self.progress_at.load(Ordering::Relaxed);
         let by_time = now.saturating_sub(last_at) >= self.opts.progress_interval.as_millis() as u64;
+        // One thread reports at a time, and only a count larger than the last one sent, so
+        // that the notifications leave in increasing order; a busy lock means someone is
+        // reporting right now, and this file's count can wait for the next report.
         if (by_count || by_time)
-            && self
-                .progress_files
-                .compare_exchange(last_files, k, Ordering::SeqCst, Ordering::Relaxed)
-                .is_ok()
+            && let Ok(mut sent) = self.progress_sent.try_lock()
+            && k > *sent
         {
+            *sent = k;
+            self.progress_files.store(k, Ordering::Relaxed);
             self.progress_at.store(now, Ordering::Relaxed);
             let found = self
                 .found
@@ -1013,6 +1018,7 @@ pub fn search(
         start: Instant::now(),
         progress_at: AtomicU64::new(0),
         progress_files: AtomicU64::new(0),
+        progress_sent: Mutex::new(0),
     };
     let walker = WalkBuilder::new(&base)
         .hidden(!args.hidden)
