@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Every test is bounded by this, so a hang fails instead of stalling the run.
@@ -58,8 +58,6 @@ pub struct Peers {
 /// The official peers, or why they are not available.
 pub fn peers() -> Result<&'static Peers, String> {
     static PEERS: OnceLock<Result<Peers, String>> = OnceLock::new();
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     PEERS
         .get_or_init(|| {
             let out = Command::new("bash")
