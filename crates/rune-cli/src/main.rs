@@ -2,6 +2,7 @@
 //! the work is done by the library crates.
 
 mod config;
+mod install;
 mod mcp_server;
 
 use std::process::ExitCode;
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Serve Rune's built-in tools over MCP (stdio by default).
     McpServer(mcp_server::Args),
+    /// Register Rune with MCP clients: `rune mcp install|uninstall|list`.
+    Mcp(install::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,5 +35,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Mcp(args) => install::run(args),
     }
 }
