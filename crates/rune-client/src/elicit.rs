@@ -16,7 +16,7 @@ use serde_json::Value;
 ///     "age": {"type": "integer"}
 /// }});
 /// let mut content = serde_json::Map::new();
-/// rune_client::apply_elicitation_defaults(schema.as_object().unwrap(), &mut content);
+/// rune_client::apply_elicitation_defaults(schema.as_object().expect("an object"), &mut content);
 /// assert_eq!(serde_json::Value::Object(content), json!({"name": "Ada"}));
 /// ```
 pub fn apply_defaults(schema: &JsonObject, content: &mut JsonObject) {
