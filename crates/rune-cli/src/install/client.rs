@@ -82,26 +82,16 @@ impl Client {
         }
     }
 
-    /// The JSON entry that registers `reg` (the TOML entry of Codex is built from the same
-    /// fields by the TOML editor).
-    pub(crate) fn json_entry(self, reg: &Registration) -> Value {
+    /// The JSON entry that registers `reg`, its keys in the order written (the TOML entry of
+    /// Codex is built from the same fields by the TOML editor).
+    pub(crate) fn json_entry(self, reg: &Registration) -> Vec<(&'static str, Value)> {
+        let command = ("command", json!(reg.command));
+        let args = ("args", json!(reg.args));
         match self {
             // What `claude mcp add` writes.
-            Client::ClaudeCode => json!({
-                "type": "stdio",
-                "command": reg.command,
-                "args": reg.args,
-                "env": {},
-            }),
-            Client::Vscode => json!({
-                "type": "stdio",
-                "command": reg.command,
-                "args": reg.args,
-            }),
-            _ => json!({
-                "command": reg.command,
-                "args": reg.args,
-            }),
+            Client::ClaudeCode => vec![("type", json!("stdio")), command, args, ("env", json!({}))],
+            Client::Vscode => vec![("type", json!("stdio")), command, args],
+            _ => vec![command, args],
         }
     }
 

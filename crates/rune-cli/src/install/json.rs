@@ -151,12 +151,18 @@ impl JsonDoc {
     }
 
     /// Adds or replaces the entry called `name` (a replaced entry keeps its place).
-    pub(crate) fn set(&mut self, name: &str, entry: &Value) {
+    pub(crate) fn set(&mut self, name: &str, entry: &[(&str, Value)]) {
         let servers = self.servers_or_create();
+        let value = CstInputValue::Object(
+            entry
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), to_input(v)))
+                .collect(),
+        );
         match servers.get(name) {
-            Some(prop) => prop.set_value(to_input(entry)),
+            Some(prop) => prop.set_value(value),
             None => {
-                servers.append(name, to_input(entry));
+                servers.append(name, value);
             }
         }
     }
@@ -203,8 +209,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn entry() -> Value {
-        json!({"command": "/bin/rune", "args": ["mcp-server"]})
+    fn entry() -> Vec<(&'static str, Value)> {
+        vec![
+            ("command", json!("/bin/rune")),
+            ("args", json!(["mcp-server"])),
+        ]
     }
 
     #[test]
@@ -259,7 +268,20 @@ mod tests {
         doc.set("rune", &entry());
         let out = doc.render();
         let v: Value = serde_json::from_str(&out).expect("valid JSON");
-        assert_eq!(v["mcpServers"]["rune"], entry());
+        assert_eq!(
+            v["mcpServers"]["rune"],
+            json!({"command": "/bin/rune", "args": ["mcp-server"]})
+        );
+        assert!(out.contains("\"command\": \"/bin/rune\",\n"), "{out}");
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        let mut doc = JsonDoc::parse("{}", Dialect::Strict, &["mcpServers"]).expect("parse");
+        let odd = r#"C:\Program Files\"rune"\rune.exe"#;
+        doc.set("rune", &[("command", json!(odd))]);
+        let v: Value = serde_json::from_str(&doc.render()).expect("valid JSON");
+        assert_eq!(v["mcpServers"]["rune"]["command"], odd);
     }
 
     #[test]

@@ -255,11 +255,15 @@ fn install(a: InstallArgs) -> Result<(), String> {
     }
     doc.set(t.client, name, &reg);
     let new = doc.render();
-    let done = format!(
-        "registered \"{name}\" in {here} ({})",
-        client::shell_words(std::iter::once(&reg.command).chain(&reg.args))
-    );
-    finish(&path, &current, &new, t.dry_run, &done)
+    let done = format!("registered \"{name}\" in {here}");
+    finish(&path, &current, &new, t.dry_run, &done)?;
+    if !t.dry_run {
+        println!(
+            "command: {}",
+            client::shell_words(std::iter::once(&reg.command).chain(&reg.args))
+        );
+    }
+    Ok(())
 }
 
 fn uninstall(a: UninstallArgs) -> Result<(), String> {
