@@ -28,6 +28,9 @@ struct Case {
     malformed_at: &'static str,
     /// The keys Rune writes besides `command` and `args`.
     extra: fn() -> Value,
+    /// The client has no project to start the server in, so `--root` is required (the tests
+    /// pass `--root .`, the project directory, unless they give one).
+    needs_root: bool,
 }
 
 #[cfg(target_os = "macos")]
@@ -48,6 +51,7 @@ const CLAUDE_CODE: Case = Case {
     comments: false,
     malformed_at: "4:35",
     extra: || json!({"type": "stdio", "env": {}}),
+    needs_root: false,
 };
 const CLAUDE_DESKTOP: Case = Case {
     client: "claude-desktop",
@@ -58,6 +62,7 @@ const CLAUDE_DESKTOP: Case = Case {
     comments: false,
     malformed_at: "6:5",
     extra: || json!({}),
+    needs_root: true,
 };
 const GEMINI: Case = Case {
     client: "gemini",
@@ -68,6 +73,7 @@ const GEMINI: Case = Case {
     comments: true,
     malformed_at: "5:38",
     extra: || json!({}),
+    needs_root: false,
 };
 const VSCODE_CASE: Case = Case {
     client: "vscode",
@@ -78,6 +84,7 @@ const VSCODE_CASE: Case = Case {
     comments: true,
     malformed_at: "5:14",
     extra: || json!({"type": "stdio"}),
+    needs_root: false,
 };
 const CURSOR: Case = Case {
     client: "cursor",
@@ -88,6 +95,7 @@ const CURSOR: Case = Case {
     comments: true,
     malformed_at: "1:1",
     extra: || json!({}),
+    needs_root: false,
 };
 const CODEX: Case = Case {
     client: "codex",
@@ -98,6 +106,7 @@ const CODEX: Case = Case {
     comments: true,
     malformed_at: "3:18",
     extra: || json!({}),
+    needs_root: false,
 };
 const ZED: Case = Case {
     client: "zed",
@@ -108,6 +117,7 @@ const ZED: Case = Case {
     comments: true,
     malformed_at: "6:23",
     extra: || json!({}),
+    needs_root: false,
 };
 
 const ALL: [&Case; 7] = [
@@ -254,8 +264,14 @@ fn parse(case: &Case, path: &Path) -> Value {
     }
 }
 
-/// What Rune's entry must be.
-fn expected_entry(case: &Case, args: &[&str]) -> Value {
+/// What Rune's entry must be (with `--root PROJECT` added where `install_args` adds it).
+fn expected_entry(case: &Case, sb: &Sandbox, args: &[&str]) -> Value {
+    let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    if case.needs_root && !args.iter().any(|a| a == "--root") {
+        let project = std::fs::canonicalize(&sb.project).expect("project");
+        args.push("--root".to_owned());
+        args.push(project.to_str().expect("UTF-8").to_owned());
+    }
     let mut entry = (case.extra)();
     entry["command"] = json!(exe());
     entry["args"] = json!(args);
@@ -265,6 +281,9 @@ fn expected_entry(case: &Case, args: &[&str]) -> Value {
 fn install_args<'a>(case: &'a Case, more: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["mcp", "install", "--client", case.client];
     v.extend_from_slice(more);
+    if case.needs_root && !more.contains(&"--root") && !more.contains(&"--scope") {
+        v.extend_from_slice(&["--root", "."]);
+    }
     v
 }
 
@@ -296,7 +315,7 @@ fn missing_and_empty(case: &Case) {
     assert!(out.contains(&path.display().to_string()), "{out}");
     assert_eq!(
         parse(case, &path)[case.key]["rune"],
-        expected_entry(case, &["mcp-server"])
+        expected_entry(case, &sb, &["mcp-server"])
     );
     no_leftovers(&path);
 
@@ -306,7 +325,7 @@ fn missing_and_empty(case: &Case) {
     ok(&sb.rune(&install_args(case, &[])));
     assert_eq!(
         parse(case, &path)[case.key]["rune"],
-        expected_entry(case, &["mcp-server"])
+        expected_entry(case, &sb, &["mcp-server"])
     );
 }
 
@@ -319,7 +338,7 @@ fn keeps_other_servers(case: &Case) {
     let mut after = parse(case, &path);
     assert_eq!(
         after[case.key]["rune"],
-        expected_entry(case, &["mcp-server"])
+        expected_entry(case, &sb, &["mcp-server"])
     );
     // Everything else is exactly as it was.
     after[case.key]
@@ -362,7 +381,7 @@ fn comments(case: &Case) {
     }
     assert_eq!(
         parse(case, &path)[case.key]["rune"],
-        expected_entry(case, &["mcp-server"])
+        expected_entry(case, &sb, &["mcp-server"])
     );
     ok(&sb.rune(&uninstall_args(case, &[])));
     assert_eq!(std::fs::read_to_string(&path).expect("read"), original);
@@ -434,7 +453,7 @@ fn idempotent(case: &Case) {
     let project = project.to_str().expect("UTF-8");
     assert_eq!(
         parse(case, &path)[case.key]["rune"],
-        expected_entry(case, &["mcp-server", "--root", project])
+        expected_entry(case, &sb, &["mcp-server", "--root", project])
     );
     // A dry run of an install already made has nothing to show.
     let out = ok(&sb.rune(&install_args(case, &["--root", ".", "--dry-run"])));
@@ -530,7 +549,7 @@ fn force(case: &Case) {
     let after = parse(case, &path);
     assert_eq!(
         after[case.key]["rune"],
-        expected_entry(case, &["mcp-server"])
+        expected_entry(case, &sb, &["mcp-server"])
     );
     for (name, entry) in others[case.key].as_object().expect("servers") {
         if name != "rune" {
@@ -575,7 +594,7 @@ fn project_scope(case: &Case) {
     ok(&sb.rune(&install_args(case, &["--scope", "project"])));
     assert_eq!(
         parse(case, &path)[case.key]["rune"],
-        expected_entry(case, &["mcp-server"])
+        expected_entry(case, &sb, &["mcp-server"])
     );
     assert!(!sb.user_file(case).exists());
     let out = ok(&sb.rune(&["mcp", "list"]));
@@ -696,7 +715,7 @@ fn locations_follow_the_environment() {
         ("codex", codex.join("config.toml")),
         ("claude-code", claude.join(".claude.json")),
     ] {
-        let out = ok(&sb.rune_env(&["mcp", "install", "--client", client], &env));
+        let out = ok(&sb.rune_env(&["mcp", "install", "--client", client, "--root", "."], &env));
         assert!(out.contains(&file.display().to_string()), "{out}");
         assert!(file.exists(), "{}", file.display());
     }
@@ -717,6 +736,10 @@ fn bad_arguments_are_clear() {
     assert!(err.contains("--root nowhere"), "{err}");
     let err = fails(&sb.rune(&["mcp", "install", "--client", "notepad"]));
     assert!(err.contains("claude-code"), "{err}");
+    // Claude Desktop has no project: Rune would serve whatever directory it starts in.
+    let err = fails(&sb.rune(&["mcp", "install", "--client", "claude-desktop"]));
+    assert!(err.contains("--root DIR"), "{err}");
+    assert!(!sb.home.join(".config").exists());
     assert!(!sb.home.join(".gemini").exists());
 }
 
@@ -773,6 +796,6 @@ fn a_symlinked_config_stays_a_symlink() {
     );
     assert_eq!(
         parse(&GEMINI, &real)["mcpServers"]["rune"],
-        expected_entry(&GEMINI, &["mcp-server"])
+        expected_entry(&GEMINI, &sb, &["mcp-server"])
     );
 }

@@ -72,6 +72,13 @@ impl Client {
         }
     }
 
+    /// Whether the client starts a server in the project it works on, so that `rune mcp-server`
+    /// without `--root` serves that project. Claude Desktop has no project and starts servers
+    /// in a directory of its own (`/` on macOS, by several reports).
+    pub(crate) fn starts_in_project(self) -> bool {
+        self != Client::ClaudeDesktop
+    }
+
     /// The key under which the servers are listed.
     pub(crate) fn servers_key(self) -> &'static str {
         match self {

@@ -35,7 +35,7 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct Target {
-    /// The client: claude-code, claude-desktop, gemini, vscode, cursor, codex or zed.
+    /// The MCP client.
     #[arg(long, value_enum)]
     client: Client,
     /// The client's user-wide configuration, or the project's (in the current directory).
@@ -54,7 +54,8 @@ struct InstallArgs {
     #[command(flatten)]
     target: Target,
     /// A directory the server may use (passed on as `--root`, made absolute); repeatable.
-    /// Without it the server uses the directory the client starts it in.
+    /// Without it the server uses the directory the client starts it in (the project, for
+    /// the clients that have projects; claude-desktop needs at least one).
     #[arg(long = "root", value_name = "DIR")]
     roots: Vec<PathBuf>,
     /// Replace an existing entry of that name that runs something else.
@@ -231,8 +232,16 @@ fn finish(
 fn install(a: InstallArgs) -> Result<(), String> {
     let t = &a.target;
     check_name(&t.name)?;
-    let reg = registration(&a.roots)?;
     let (path, current, mut doc) = open(t.client, t.scope)?;
+    if a.roots.is_empty() && !t.client.starts_in_project() {
+        return Err(format!(
+            "{} does not start servers in a project directory, so Rune would serve whatever \
+             directory it is started in (`/` on macOS): name the directories it may use with \
+             --root DIR",
+            t.client.name()
+        ));
+    }
+    let reg = registration(&a.roots)?;
     let name = &t.name;
     let here = place(t.client, t.scope);
     match doc.get(name) {
