@@ -84,10 +84,41 @@ const JSON: (&str, &str) = ("content-type", "application/json");
 const SSE: (&str, &str) = ("content-type", "text/event-stream");
 const SESSION: (&str, &str) = ("mcp-session-id", "s-1");
 
-async fn serve(stream: &mut TcpStream, req: &Seen) {
+type Log = Arc<Mutex<Vec<Seen>>>;
+
+async fn serve(stream: &mut TcpStream, req: &Seen, log: &Log) {
     let id = &req.body["id"];
     if req.method == "GET" {
-        return respond(stream, "405 Method Not Allowed", &[], "").await;
+        let Some(last) = req.headers.get("last-event-id") else {
+            return respond(stream, "405 Method Not Allowed", &[], "").await;
+        };
+        assert_eq!(
+            last, "a1",
+            "the id is kept across a resumption that got no event"
+        );
+        let (resumes, call_id) = {
+            let log = log.lock().expect("lock");
+            let resumes = log
+                .iter()
+                .filter(|r| r.headers.contains_key("last-event-id"))
+                .count();
+            let call = log
+                .iter()
+                .rfind(|r| r.body["params"]["name"] == "resume")
+                .map(|r| r.body["id"].clone());
+            (resumes, call.unwrap_or(Value::Null))
+        };
+        // The first resumption breaks again before any event; the second one answers.
+        let body = if resumes == 1 {
+            ": nothing yet\n\n".to_owned()
+        } else {
+            let r = answer(
+                &call_id,
+                json!({"content": [{"type": "text", "text": "resumed"}]}),
+            );
+            format!("id: a2\nevent: message\ndata: {r}\n\n")
+        };
+        return respond(stream, "200 OK", &[SSE], &body).await;
     }
     if req.method == "DELETE" {
         return respond(stream, "200 OK", &[], "").await;
@@ -116,6 +147,10 @@ async fn serve(stream: &mut TcpStream, req: &Seen) {
             );
             respond(stream, "200 OK", &[SSE], &body).await
         }
+        ("tools/call", "resume") => {
+            let body = "id: a1\nretry: 50\ndata: \n\n";
+            respond(stream, "200 OK", &[SSE], body).await
+        }
         ("tools/call", "vanish") => respond(stream, "200 OK", &[SSE], ": nothing\n\n").await,
         ("tools/call", "refuse") => {
             let body = json!({"jsonrpc": "2.0", "id": id,
@@ -141,7 +176,7 @@ async fn headers_answers_errors_and_the_session() {
     bounded(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let seen: Log = Arc::default();
         let log = seen.clone();
         let server = tokio::spawn(async move {
             loop {
@@ -152,7 +187,7 @@ async fn headers_answers_errors_and_the_session() {
                 tokio::spawn(async move {
                     if let Some(req) = read_request(&mut stream).await {
                         log.lock().expect("lock").push(req.clone());
-                        serve(&mut stream, &req).await;
+                        serve(&mut stream, &req, &log).await;
                     }
                 });
             }
@@ -179,6 +214,19 @@ async fn headers_answers_errors_and_the_session() {
             .await
             .expect("JSON answer");
         assert_eq!(r.content[0].as_text(), Some("ok"));
+
+        // A stream that ends after an event id is resumed with GET + Last-Event-ID, again
+        // after a resumption that broke before any event, waiting `retry` each time.
+        let started = std::time::Instant::now();
+        let r = client
+            .call_tool("resume", json!({}))
+            .await
+            .expect("resumed");
+        assert_eq!(r.content[0].as_text(), Some("resumed"));
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(100),
+            "retry honoured"
+        );
 
         let e = client
             .call_tool("vanish", json!({}))
@@ -228,11 +276,8 @@ async fn headers_answers_errors_and_the_session() {
             }
         }
         let methods: Vec<_> = seen.iter().map(|r| r.method.as_str()).collect();
-        assert_eq!(
-            methods.iter().filter(|m| **m == "GET").count(),
-            1,
-            "one GET, answered 405"
-        );
+        let gets = seen.iter().filter(|r| r.method == "GET").count();
+        assert_eq!(gets, 3, "the listen GET (405) and two resumptions");
         assert_eq!(methods.last(), Some(&"DELETE"), "{methods:?}");
         assert_eq!(seen[1].body["method"], "notifications/initialized");
         server.abort();

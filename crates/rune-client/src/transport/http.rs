@@ -262,6 +262,7 @@ impl Inner {
         expect: Option<&Id>,
         token: &CancellationToken,
     ) -> StreamEnd {
+        parser.new_response();
         let mut body = resp.bytes_stream();
         let mut events = 0;
         let mut answered = false;
@@ -467,7 +468,8 @@ impl Transport for Http {
             let (tx, rx) = oneshot::channel();
             tokio::spawn(listen(self.0.clone(), Some(tx)));
             // A server that is slow to answer the GET does not hold the connection up long.
-            let _ = tokio::time::timeout(self.0.opts.connect_timeout, rx).await;
+            let wait = self.0.opts.connect_timeout.min(Duration::from_secs(3));
+            let _ = tokio::time::timeout(wait, rx).await;
         })
     }
 

@@ -36,6 +36,17 @@ impl Parser {
         }
     }
 
+    /// Starts reading a new response of the same stream (after a reconnection): a partial
+    /// line or event of the broken response is dropped; the last event id and `retry` stay.
+    pub(crate) fn new_response(&mut self) {
+        self.line.clear();
+        self.after_cr = false;
+        self.data.clear();
+        self.has_data = false;
+        self.kind.clear();
+        self.oversized = false;
+    }
+
     /// The last event id the stream set, if any.
     pub(crate) fn last_event_id(&self) -> Option<&str> {
         self.last_event_id.as_deref().filter(|s| !s.is_empty())
@@ -192,6 +203,18 @@ mod tests {
         assert!(events.is_empty());
         assert_eq!(p.last_event_id(), None, "an empty id resets it");
         assert_eq!(p.retry_ms(), None);
+    }
+
+    #[test]
+    fn a_new_response_drops_the_partial_event_and_keeps_the_id() {
+        let mut p = Parser::new(1 << 20);
+        let mut out = Vec::new();
+        p.feed(b"id: 5\nretry: 20\n\ndata: {\"half", &mut |e| out.push(e));
+        p.new_response();
+        p.feed(b"data: whole\n\n", &mut |e| out.push(e));
+        assert_eq!(out, [ev("", "whole")]);
+        assert_eq!(p.last_event_id(), Some("5"));
+        assert_eq!(p.retry_ms(), Some(20));
     }
 
     #[test]
