@@ -20,6 +20,9 @@ use rune_server::Server;
 
 use crate::HttpOptions;
 
+/// TCP connections served at once; more wait in the kernel's accept queue.
+const MAX_TCP_CONNECTIONS: usize = 1024;
+
 /// How long a shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -173,9 +176,18 @@ pub async fn serve_http(
 
 async fn serve_tcp(server: &Server, listener: tokio::net::TcpListener) -> io::Result<()> {
     let tracker = tokio_util::task::TaskTracker::new();
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_TCP_CONNECTIONS));
     let stop = shutdown_signal();
     tokio::pin!(stop);
     loop {
+        // At the connection limit, wait for one to end before accepting more.
+        let permit = tokio::select! {
+            _ = &mut stop => break,
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
         tokio::select! {
             _ = &mut stop => break,
             accepted = listener.accept() => {
@@ -190,6 +202,7 @@ async fn serve_tcp(server: &Server, listener: tokio::net::TcpListener) -> io::Re
                 let _ = stream.set_nodelay(true);
                 let server = server.clone();
                 tracker.spawn(async move {
+                    let _permit = permit;
                     let (r, w) = stream.into_split();
                     if let Err(e) = server.serve(r, w).await {
                         tracing::debug!(%peer, "connection ended: {e}");

@@ -33,7 +33,12 @@ pub async fn serve_url(server: &Server, url: &str) -> io::Result<()> {
 async fn serve_tcp(server: &Server, addr: &str) -> io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!("listening on tcp://{}", listener.local_addr()?);
+    // At the connection limit, wait for one to end before accepting more.
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(1024));
     loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return Ok(());
+        };
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
@@ -46,6 +51,7 @@ async fn serve_tcp(server: &Server, addr: &str) -> io::Result<()> {
         let _ = stream.set_nodelay(true);
         let server = server.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let (r, w) = stream.into_split();
             if let Err(e) = server.serve(r, w).await {
                 tracing::debug!(%peer, "connection ended: {e}");
