@@ -799,3 +799,51 @@ fn a_symlinked_config_stays_a_symlink() {
         expected_entry(&GEMINI, &sb, &["mcp-server"])
     );
 }
+
+/// Each client's page in `docs/clients/` shows the entry Rune writes into a new file; that block
+/// must be what `rune mcp install` really writes (with the placeholders filled in).
+#[test]
+fn the_docs_show_what_is_written() {
+    const MARKER: &str =
+        "<!-- rune mcp install writes: checked by crates/rune-cli/tests/install.rs -->";
+    for case in ALL {
+        let page = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs/clients")
+            .join(format!("{}.md", case.client));
+        let text =
+            std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
+        let after = text
+            .split_once(MARKER)
+            .unwrap_or_else(|| panic!("{}: no marker", page.display()))
+            .1;
+        let fence = if case.toml { "```toml\n" } else { "```json\n" };
+        let block = after
+            .split_once(fence)
+            .and_then(|(_, rest)| rest.split_once("```"))
+            .unwrap_or_else(|| panic!("{}: no {fence:?} block after the marker", page.display()))
+            .0;
+
+        let sb = Sandbox::new(case.client);
+        let project = std::fs::canonicalize(&sb.project).expect("project");
+        let block = block.replace("/absolute/path/to/rune", &exe()).replace(
+            "/absolute/path/to/project",
+            project.to_str().expect("UTF-8"),
+        );
+        let shown = sb.dir.join("shown");
+        std::fs::write(&shown, &block).expect("write");
+        ok(&sb.rune(&install_args(case, &[])));
+        assert_eq!(
+            parse(case, &sb.user_file(case)),
+            parse(case, &shown),
+            "{} does not show what rune writes",
+            page.display()
+        );
+        // Byte for byte, too: the page shows the file as written.
+        assert_eq!(
+            std::fs::read_to_string(sb.user_file(case)).expect("read"),
+            block,
+            "{}",
+            page.display()
+        );
+    }
+}
