@@ -176,17 +176,17 @@ impl RequestContext {
         if self.is_cancelled() {
             return; // nothing more is sent for a cancelled request
         }
-        {
-            let mut last = match self.inner.last_progress.lock() {
-                Ok(l) => l,
-                Err(p) => p.into_inner(),
-            };
-            if last.is_some_and(|l| progress <= l) {
-                tracing::debug!(progress, "progress did not increase; not sent");
-                return;
-            }
-            *last = Some(progress);
+        // The check and the push happen under one lock: handlers that report from several
+        // threads must not have an older value overtake a newer one on the way out.
+        let mut last = match self.inner.last_progress.lock() {
+            Ok(l) => l,
+            Err(p) => p.into_inner(),
+        };
+        if last.is_some_and(|l| progress <= l) {
+            tracing::debug!(progress, "progress did not increase; not sent");
+            return;
         }
+        *last = Some(progress);
         let params = ProgressParams {
             progress_token: token.clone(),
             progress,
@@ -196,6 +196,7 @@ impl RequestContext {
         self.inner
             .conn
             .notify_related(Some(&self.inner.id), "notifications/progress", &params);
+        drop(last);
     }
 
     /// Sends a log message to the client, if it wants messages of this level.

@@ -1239,3 +1239,50 @@ async fn handlers_see_client_info_and_capabilities_in_both_eras() {
         "capabilities are per request"
     );
 }
+
+/// Progress reported from many threads at once still leaves in increasing order: the check
+/// and the write are one step.
+#[tokio::test]
+async fn progress_from_many_threads_stays_in_order() {
+    let tool = ToolDef::new(
+        "threads",
+        "reports from 8 threads",
+        |_: rune_server::NoArgs, cx: RequestContext| async move {
+            let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let cx = cx.clone();
+                    let counter = counter.clone();
+                    std::thread::spawn(move || {
+                        for _ in 0..500 {
+                            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                            cx.progress(n as f64, None, None);
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                let _ = h.join();
+            }
+            Ok::<_, HandlerError>("done")
+        },
+    );
+    let mut p = Peer::start(Server::builder("t", "1").tool(tool).build());
+    p.init("2025-11-25", json!({})).await;
+    p.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "threads", "_meta": {"progressToken": 1}}})).await;
+    let mut seen = Vec::new();
+    loop {
+        let m = p.read().await.expect("message");
+        if m["method"] == "notifications/progress" {
+            seen.push(m["params"]["progress"].as_f64().expect("number"));
+        } else {
+            assert_eq!(m["id"], 1);
+            break;
+        }
+    }
+    assert!(!seen.is_empty());
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "out of order: {seen:?}"
+    );
+}
