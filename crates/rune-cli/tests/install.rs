@@ -535,7 +535,7 @@ fn force(case: &Case) {
     }
     let before = std::fs::read_to_string(&path).expect("read");
     let err = fails(&sb.rune(&install_args(case, &[])));
-    assert!(err.contains("runs something else"), "{err}");
+    assert!(err.contains("differs from this one"), "{err}");
     assert!(err.contains("/opt/other/rune-lookalike serve"), "{err}");
     assert!(err.contains("--force"), "{err}");
     assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
@@ -846,4 +846,29 @@ fn the_docs_show_what_is_written() {
             page.display()
         );
     }
+}
+
+#[test]
+fn gemini_trust() {
+    let sb = Sandbox::new("gemini-trust");
+    let path = sb.put(&GEMINI, &fixture(&GEMINI, "others"));
+    ok(&sb.rune(&install_args(&GEMINI, &["--trust"])));
+    let mut expected = expected_entry(&GEMINI, &sb, &["mcp-server"]);
+    expected["trust"] = json!(true);
+    assert_eq!(parse(&GEMINI, &path)["mcpServers"]["rune"], expected);
+    let out = ok(&sb.rune(&install_args(&GEMINI, &["--trust"])));
+    assert!(out.contains("already registered"), "{out}");
+    // Without --trust it is a different entry: left alone unless --force.
+    let err = fails(&sb.rune(&install_args(&GEMINI, &[])));
+    assert!(err.contains("(trusted)"), "{err}");
+    ok(&sb.rune(&install_args(&GEMINI, &["--force"])));
+    assert!(
+        parse(&GEMINI, &path)["mcpServers"]["rune"]
+            .get("trust")
+            .is_none()
+    );
+    // Other clients have no such setting.
+    let err = fails(&sb.rune(&install_args(&CODEX, &["--trust"])));
+    assert!(err.contains("--trust"), "{err}");
+    assert!(!sb.user_file(&CODEX).exists());
 }

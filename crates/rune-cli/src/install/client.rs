@@ -98,6 +98,7 @@ impl Client {
             // What `claude mcp add` writes.
             Client::ClaudeCode => vec![("type", json!("stdio")), command, args, ("env", json!({}))],
             Client::Vscode => vec![("type", json!("stdio")), command, args],
+            Client::Gemini if reg.trust => vec![command, args, ("trust", json!(true))],
             _ => vec![command, args],
         }
     }
@@ -191,6 +192,8 @@ pub(crate) enum Dialect {
 pub(crate) struct Registration {
     pub(crate) command: String,
     pub(crate) args: Vec<String>,
+    /// Gemini CLI's `"trust": true` (its tools run without asking for confirmation).
+    pub(crate) trust: bool,
 }
 
 /// A server entry as found in a file, reduced to what matters here.
@@ -203,6 +206,8 @@ pub(crate) struct Found {
     pub(crate) kind: Option<String>,
     /// `url` or `httpUrl`, for remote entries.
     pub(crate) url: Option<String>,
+    /// Gemini CLI's `"trust": true`.
+    pub(crate) trust: bool,
 }
 
 impl Found {
@@ -231,6 +236,7 @@ impl Found {
             args,
             kind: text(v.get("type")),
             url: text(v.get("url")).or_else(|| text(v.get("httpUrl"))),
+            trust: v.get("trust") == Some(&Value::Bool(true)),
         }
     }
 
@@ -240,6 +246,7 @@ impl Found {
             && self.args == reg.args
             && self.kind.as_deref().is_none_or(|k| k == "stdio")
             && self.url.is_none()
+            && self.trust == reg.trust
     }
 
     /// Whether this entry runs `rune mcp-server` (any copy of the binary named `rune`, or this
@@ -258,11 +265,15 @@ impl Found {
 
     /// The command line, for messages: `/path/rune mcp-server --root /x`, or the URL.
     pub(crate) fn describe(&self) -> String {
-        match (&self.command, &self.url) {
+        let mut text = match (&self.command, &self.url) {
             (Some(c), _) => shell_words(std::iter::once(c).chain(&self.args)),
             (None, Some(u)) => format!("{} {u}", self.kind.as_deref().unwrap_or("url")),
             (None, None) => "(no command)".to_owned(),
+        };
+        if self.trust {
+            text.push_str(" (trusted)");
         }
+        text
     }
 }
 
@@ -472,6 +483,7 @@ mod tests {
         let reg = Registration {
             command: "/bin/rune".into(),
             args: vec!["mcp-server".into()],
+            trust: false,
         };
         let f = Found::from_json(
             &json!({"type": "stdio", "command": "/bin/rune", "args": ["mcp-server"], "env": {}}),
@@ -492,6 +504,12 @@ mod tests {
         let f = Found::from_json(&json!({"type": "http", "url": "https://h/mcp"}));
         assert!(!f.same_as(&reg));
         assert_eq!(f.describe(), "http https://h/mcp");
+        let f = Found::from_json(
+            &json!({"command": "/bin/rune", "args": ["mcp-server"], "trust": true}),
+        );
+        assert!(!f.same_as(&reg));
+        assert!(f.same_as(&Registration { trust: true, ..reg }));
+        assert_eq!(f.describe(), "/bin/rune mcp-server (trusted)");
         assert_eq!(
             shell_words(&["a b".to_owned(), "it's".to_owned()]),
             r"'a b' 'it'\''s'"

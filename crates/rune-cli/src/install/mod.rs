@@ -58,9 +58,13 @@ struct InstallArgs {
     /// the clients that have projects; claude-desktop needs at least one).
     #[arg(long = "root", value_name = "DIR")]
     roots: Vec<PathBuf>,
-    /// Replace an existing entry of that name that runs something else.
+    /// Replace an existing entry of that name that differs from this one.
     #[arg(long)]
     force: bool,
+    /// Gemini CLI only: mark the server trusted (`"trust": true`), so its tools run without
+    /// asking; headless `gemini -p` offers only trusted servers' tools.
+    #[arg(long)]
+    trust: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -169,7 +173,7 @@ fn this_exe() -> Result<String, String> {
     })
 }
 
-fn registration(roots: &[PathBuf]) -> Result<Registration, String> {
+fn registration(roots: &[PathBuf], trust: bool) -> Result<Registration, String> {
     let mut args = vec!["mcp-server".to_owned()];
     for root in roots {
         let abs = root
@@ -188,6 +192,7 @@ fn registration(roots: &[PathBuf]) -> Result<Registration, String> {
     Ok(Registration {
         command: this_exe()?,
         args,
+        trust,
     })
 }
 
@@ -241,7 +246,13 @@ fn install(a: InstallArgs) -> Result<(), String> {
             t.client.name()
         ));
     }
-    let reg = registration(&a.roots)?;
+    if a.trust && t.client != Client::Gemini {
+        return Err(format!(
+            "--trust is a Gemini CLI setting; {} has none",
+            t.client.name()
+        ));
+    }
+    let reg = registration(&a.roots, a.trust)?;
     let name = &t.name;
     let here = place(t.client, t.scope);
     match doc.get(name) {
@@ -254,7 +265,7 @@ fn install(a: InstallArgs) -> Result<(), String> {
         }
         Some(found) if !a.force => {
             return Err(format!(
-                "{} already has a server named \"{name}\" that runs something else:\n  {}\n\
+                "{} already has a server named \"{name}\" that differs from this one:\n  {}\n\
                  Left it alone. Use --force to replace it, or --name to register Rune under another name.",
                 path.display(),
                 found.describe()

@@ -156,6 +156,7 @@ mod tests {
         Registration {
             command: "/bin/rune".into(),
             args: vec!["mcp-server".into(), "--root".into(), "/w".into()],
+            trust: false,
         }
     }
 
