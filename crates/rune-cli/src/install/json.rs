@@ -181,9 +181,6 @@ impl JsonDoc {
     /// The text of the file.
     pub(crate) fn render(&self) -> String {
         let mut text = self.root.to_string();
-        if !text.ends_with('\n') && !text.is_empty() {
-            text.push('\n');
-        }
         if self.bom {
             text.insert(0, '\u{feff}');
         }

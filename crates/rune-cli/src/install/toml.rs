@@ -13,6 +13,8 @@ const SERVERS: &str = "mcp_servers";
 #[derive(Debug)]
 pub(crate) struct TomlDoc {
     doc: DocumentMut,
+    /// The file's lines end in CR LF (`toml_edit` writes LF; they are put back).
+    crlf: bool,
 }
 
 fn kind(item: &Item) -> &'static str {
@@ -43,7 +45,10 @@ impl TomlDoc {
             ));
         }
         let doc = spanned.into_mut();
-        Ok(TomlDoc { doc })
+        Ok(TomlDoc {
+            doc,
+            crlf: text.contains("\r\n"),
+        })
     }
 
     fn servers(&self) -> Option<&dyn TableLike> {
@@ -114,7 +119,12 @@ impl TomlDoc {
 
     /// The text of the file.
     pub(crate) fn render(&self) -> String {
-        self.doc.to_string()
+        let text = self.doc.to_string();
+        if self.crlf {
+            text.replace("\r\n", "\n").replace('\n', "\r\n")
+        } else {
+            text
+        }
     }
 }
 
@@ -195,6 +205,19 @@ mod tests {
             again.get("rune").is_some_and(|f| f.same_as(&reg())),
             "{out}"
         );
+    }
+
+    #[test]
+    fn crlf_lines_stay_crlf() {
+        let text = "# c\r\nmodel = \"x\"\r\n";
+        let mut doc = TomlDoc::parse(text).expect("parse");
+        doc.set("rune", &reg());
+        let out = doc.render();
+        assert!(out.starts_with(text), "{out:?}");
+        assert!(!out.replace("\r\n", "").contains('\n'), "{out:?}");
+        let mut again = TomlDoc::parse(&out).expect("reparse");
+        again.remove("rune");
+        assert_eq!(again.render(), text);
     }
 
     #[test]
