@@ -90,11 +90,14 @@ fn clients() -> Option<&'static Clients> {
         .as_ref()
 }
 
-/// Whether this `rune` has `rune mcp install` (built by a sibling change; until it lands the
-/// tests register Rune with each client's own command).
+/// Whether this `rune` has `rune mcp install` (else the tests register Rune with each
+/// client's own command). `RUNE_E2E_REGISTER=native` uses the clients' commands regardless.
 fn has_mcp_install() -> bool {
     static HAS: OnceLock<bool> = OnceLock::new();
     *HAS.get_or_init(|| {
+        if std::env::var_os("RUNE_E2E_REGISTER").is_some_and(|v| v == "native") {
+            return false;
+        }
         Command::new(rune())
             .args(["mcp", "install", "--help"])
             .stdin(Stdio::null())
@@ -301,13 +304,7 @@ impl Sandbox {
             cmd.current_dir(&self.ws);
             (format!("rune mcp install --client {client}"), cmd)
         } else {
-            (
-                format!(
-                    "{} (rune mcp install is not in this binary yet)",
-                    describe(&fallback)
-                ),
-                fallback,
-            )
+            (describe(&fallback), fallback)
         };
         let out = self.run(&format!("register-{client}"), cmd, SETUP_TIMEOUT);
         assert!(
@@ -441,7 +438,16 @@ fn check_cases(sb: &Sandbox, client: &str, mut run_case: impl FnMut(&Case) -> Ou
             tool: case.tool.into(),
             args: case.args.clone(),
         });
+        let before = sb.fake.seen().len();
         let out = run_case(case);
+        if std::env::var_os("RUNE_E2E_VERBOSE").is_some() {
+            for s in &sb.fake.seen()[before..] {
+                eprintln!(
+                    "  {client} {} [{}] {} -> {}",
+                    case.tool, s.api, s.path, s.answer
+                );
+            }
+        }
         let context = || {
             format!(
                 "{}\n--- fake model log:\n{}--- tool results it received: {:?}\n--- audit:\n{}",
@@ -772,4 +778,20 @@ fn gemini_mcp_list_reports_rune_connected() {
         line.trim(),
         out.egress_summary()
     );
+}
+
+#[test]
+fn strace_lines_off_loopback_are_found() {
+    let log = r#"7 connect(3, {sa_family=AF_UNIX, sun_path="/var/run/nscd/socket"}, 110) = -1 ENOENT
+7 connect(5, {sa_family=AF_INET, sin_port=htons(4000), sin_addr=inet_addr("127.0.0.1")}, 16) = 0
+7 connect(6, {sa_family=AF_INET6, sin6_port=htons(80), sin6_flowinfo=htonl(0), inet_pton(AF_INET6, "::1", &sin6_addr), sin6_scope_id=0}, 28) = 0
+7 connect(6, {sa_family=AF_INET6, sin6_port=htons(80), sin6_flowinfo=htonl(0), inet_pton(AF_INET6, "::ffff:127.0.0.1", &sin6_addr), sin6_scope_id=0}, 28) = 0
+7 connect(7, {sa_family=AF_UNSPEC, sa_data="\0\0\0\0"}, 16) = 0
+7 connect(8, {sa_family=AF_INET, sin_port=htons(0), sin_addr=inet_addr("0.0.0.0")}, 16) = 0
+8 sendto(9, ""..., 40, MSG_NOSIGNAL, {sa_family=AF_INET, sin_port=htons(53), sin_addr=inet_addr("10.255.255.53")}, 16) = 40
+8 connect(10, {sa_family=AF_INET6, sin6_port=htons(443), sin6_flowinfo=htonl(0), inet_pton(AF_INET6, "2001:db8::1", &sin6_addr), sin6_scope_id=0}, 28) = -1 ENETUNREACH
+"#;
+    let bad = egress::off_loopback(log);
+    assert_eq!(bad.len(), 2, "{bad:#?}");
+    assert!(bad[0].contains("10.255.255.53") && bad[1].contains("2001:db8::1"));
 }
