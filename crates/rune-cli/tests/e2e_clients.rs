@@ -51,10 +51,10 @@ struct Clients {
     codex: PathBuf,
 }
 
-/// The installed clients, or `None` (after saying why) when the npm registry is out of reach.
-fn clients() -> Option<&'static Clients> {
+/// The installed clients, or `None` (after saying so) when the npm registry is out of reach.
+fn clients(test: &str) -> Option<&'static Clients> {
     static CLIENTS: OnceLock<Option<Clients>> = OnceLock::new();
-    CLIENTS
+    let found = CLIENTS
         .get_or_init(|| {
             let out = Command::new("bash")
                 .arg(repo_root().join("scripts/install-client-peers.sh"))
@@ -87,7 +87,11 @@ fn clients() -> Option<&'static Clients> {
                 codex: get("RUNE_CLIENTS_CODEX"),
             })
         })
-        .as_ref()
+        .as_ref();
+    if found.is_none() {
+        eprintln!("SKIPPED {test}: no npm registry to install the clients from");
+    }
+    found
 }
 
 /// Whether this `rune` has `rune mcp install` (else the tests register Rune with each
@@ -530,7 +534,9 @@ fn claude_register(sb: &Sandbox, claude: &Path) -> String {
 
 #[test]
 fn claude_code_calls_rune_tools() {
-    let Some(c) = clients() else { return };
+    let Some(c) = clients("claude_code_calls_rune_tools") else {
+        return;
+    };
     let sb = Sandbox::new("claude");
     claude_register(&sb, &c.claude);
     let env = claude_env(&sb);
@@ -605,7 +611,9 @@ fn gemini_register(sb: &Sandbox, gemini: &Path) -> String {
 
 #[test]
 fn gemini_cli_calls_rune_tools() {
-    let Some(c) = clients() else { return };
+    let Some(c) = clients("gemini_cli_calls_rune_tools") else {
+        return;
+    };
     let sb = Sandbox::new("gemini");
     gemini_register(&sb, &c.gemini);
     let env = gemini_env(&sb);
@@ -693,7 +701,9 @@ fn codex_register(sb: &Sandbox, codex: &Path) -> String {
 
 #[test]
 fn codex_exec_calls_rune_tools() {
-    let Some(c) = clients() else { return };
+    let Some(c) = clients("codex_exec_calls_rune_tools") else {
+        return;
+    };
     let sb = Sandbox::new("codex");
     codex_register(&sb, &c.codex);
     let env = codex_env(&sb);
@@ -727,7 +737,9 @@ fn rune_line(out: &str) -> Option<&str> {
 
 #[test]
 fn claude_mcp_list_reports_rune_connected() {
-    let Some(c) = clients() else { return };
+    let Some(c) = clients("claude_mcp_list_reports_rune_connected") else {
+        return;
+    };
     let sb = Sandbox::new("claude-list");
     claude_register(&sb, &c.claude);
     let cmd = sb.command(
@@ -754,7 +766,9 @@ fn claude_mcp_list_reports_rune_connected() {
 
 #[test]
 fn gemini_mcp_list_reports_rune_connected() {
-    let Some(c) = clients() else { return };
+    let Some(c) = clients("gemini_mcp_list_reports_rune_connected") else {
+        return;
+    };
     let sb = Sandbox::new("gemini-list");
     gemini_register(&sb, &c.gemini);
     let cmd = sb.command(

@@ -202,7 +202,7 @@ pub fn strace_available() -> bool {
 
 /// `strace` arguments that record the network calls of `program` and its children in `log`.
 pub fn strace_prefix(log: &Path) -> Vec<std::ffi::OsString> {
-    let mut v: Vec<std::ffi::OsString> = ["-f", "-qq", "-s", "0", "-e"]
+    let mut v: Vec<std::ffi::OsString> = ["-f", "-qq", "-s", "0", "-e", "signal=none", "-e"]
         .iter()
         .map(Into::into)
         .collect();
