@@ -94,22 +94,24 @@ fn clients(test: &str) -> Option<&'static Clients> {
     found
 }
 
-/// Whether this `rune` has `rune mcp install` (else the tests register Rune with each
-/// client's own command). `RUNE_E2E_REGISTER=native` uses the clients' commands regardless.
-fn has_mcp_install() -> bool {
-    static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| {
+/// The help of `rune mcp install`, when this `rune` has it (else the tests register Rune with
+/// each client's own command). `RUNE_E2E_REGISTER=native` uses the clients' commands regardless.
+fn mcp_install_help() -> Option<&'static str> {
+    static HELP: OnceLock<Option<String>> = OnceLock::new();
+    HELP.get_or_init(|| {
         if std::env::var_os("RUNE_E2E_REGISTER").is_some_and(|v| v == "native") {
-            return false;
+            return None;
         }
-        Command::new(rune())
+        let out = Command::new(rune())
             .args(["mcp", "install", "--help"])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     })
+    .as_deref()
 }
 
 // ---- a sandbox per client -------------------------------------------------------------------------
@@ -289,24 +291,34 @@ impl Sandbox {
     }
 
     /// Registers `rune mcp-server` (rooted at the workspace) with `client`: through
-    /// `rune mcp install` when the binary has it, else through `fallback` (the client's own
-    /// command). Returns how it was done.
-    fn register(&self, client: &str, extra: &[(&str, String)], fallback: Command) -> String {
-        let (how, cmd) = if has_mcp_install() {
-            let mut cmd = self.command(
-                &rune(),
-                &[
-                    OsStr::new("mcp"),
-                    OsStr::new("install"),
-                    OsStr::new("--client"),
-                    OsStr::new(client),
-                    OsStr::new("--root"),
-                    self.ws.as_os_str(),
-                ],
-                extra,
-            );
+    /// `rune mcp install` (with `options`) when the binary has it, else through `fallback`
+    /// (the client's own command). Returns how it was done.
+    fn register(
+        &self,
+        client: &str,
+        options: &[&str],
+        extra: &[(&str, String)],
+        fallback: Command,
+    ) -> String {
+        let (how, cmd) = if mcp_install_help().is_some() {
+            let mut args = vec![
+                OsStr::new("mcp"),
+                OsStr::new("install"),
+                OsStr::new("--client"),
+                OsStr::new(client),
+                OsStr::new("--root"),
+                self.ws.as_os_str(),
+            ];
+            args.extend(options.iter().map(OsStr::new));
+            let mut cmd = self.command(&rune(), &args, extra);
             cmd.current_dir(&self.ws);
-            (format!("rune mcp install --client {client}"), cmd)
+            let options = options.join(" ");
+            (
+                format!("rune mcp install --client {client} {options}")
+                    .trim_end()
+                    .to_owned(),
+                cmd,
+            )
         } else {
             (describe(&fallback), fallback)
         };
@@ -529,7 +541,7 @@ fn claude_register(sb: &Sandbox, claude: &Path) -> String {
         ],
         &env,
     );
-    sb.register("claude-code", &env, fallback)
+    sb.register("claude-code", &[], &env, fallback)
 }
 
 #[test]
@@ -586,7 +598,10 @@ fn gemini_settings(sb: &Sandbox) {
     .expect("write settings.json");
 }
 
-fn gemini_register(sb: &Sandbox, gemini: &Path) -> String {
+/// Registers Rune with Gemini CLI as trusted when it can (`gemini mcp add --trust`,
+/// `rune mcp install --trust`): headless `gemini -p` offers only trusted servers' tools. Returns
+/// whether the registration is trusted.
+fn gemini_register(sb: &Sandbox, gemini: &Path) -> bool {
     gemini_settings(sb);
     let env = gemini_env(sb);
     let fallback = sb.command(
@@ -606,7 +621,10 @@ fn gemini_register(sb: &Sandbox, gemini: &Path) -> String {
         ],
         &env,
     );
-    sb.register("gemini", &env, fallback)
+    let trust = mcp_install_help().is_none_or(|help| help.contains("--trust"));
+    let options: &[&str] = if trust { &["--trust"] } else { &[] };
+    sb.register("gemini", options, &env, fallback);
+    trust
 }
 
 #[test]
@@ -615,22 +633,17 @@ fn gemini_cli_calls_rune_tools() {
         return;
     };
     let sb = Sandbox::new("gemini");
-    gemini_register(&sb, &c.gemini);
+    let trusted = gemini_register(&sb, &c.gemini);
     let env = gemini_env(&sb);
     check_cases(&sb, "gemini", |case| {
-        // Like Claude Code's `--allowedTools`: this one tool may run without asking (headless
-        // Gemini CLI offers an MCP tool only when it may run).
         let allowed = format!("mcp_rune_{}", case.tool);
-        let cmd = sb.command(
-            &c.gemini,
-            &[
-                OsStr::new("-p"),
-                OsStr::new(&case.prompt),
-                OsStr::new("--allowed-tools"),
-                OsStr::new(&allowed),
-            ],
-            &env,
-        );
+        let mut args = vec![OsStr::new("-p"), OsStr::new(&case.prompt)];
+        if !trusted {
+            // Like Claude Code's `--allowedTools`: headless Gemini CLI offers an untrusted
+            // server's tool only when it may run without asking.
+            args.extend([OsStr::new("--allowed-tools"), OsStr::new(&allowed)]);
+        }
+        let cmd = sb.command(&c.gemini, &args, &env);
         sb.run(&format!("gemini-{}", case.tool), cmd, RUN_TIMEOUT)
     });
 }
@@ -696,7 +709,7 @@ fn codex_register(sb: &Sandbox, codex: &Path) -> String {
         ],
         &env,
     );
-    sb.register("codex", &env, fallback)
+    sb.register("codex", &[], &env, fallback)
 }
 
 #[test]
