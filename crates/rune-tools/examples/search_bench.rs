@@ -7,8 +7,8 @@
 //!
 //! Data (generated once, reused; never in the repository) goes under
 //! `$TMPDIR/rune-search-bench` unless `--dir` says otherwise:
-//! - `big.txt`: one text file of `--file-mb` MiB (default 200);
-//! - `tree/`: `--files` source-like files (default 20000) in nested directories, with a
+//! - `big-v2.txt`: one text file of `--file-mb` MiB (default 200);
+//! - `tree-v2/`: `--files` source-like files (default 20000) in nested directories, with a
 //!   `.gitignore`d `build/` directory.
 //!
 //! Each case runs once on each side to warm the page cache, then `--rounds` times
@@ -207,7 +207,7 @@ fn line(r: &mut Rng, out: &mut String) {
         if i > 0 {
             out.push(' ');
         }
-        let k = r.below(4000);
+        let k = r.below(12_000);
         match k {
             0 => out.push_str("needle"),
             1 => out.push_str("Needle"),
@@ -226,7 +226,7 @@ fn line(r: &mut Rng, out: &mut String) {
 
 fn generate(o: &Opts) -> (PathBuf, PathBuf) {
     std::fs::create_dir_all(&o.dir).unwrap();
-    let big = o.dir.join("big.txt");
+    let big = o.dir.join("big-v2.txt");
     let want = (o.file_mb as u64) << 20;
     if std::fs::metadata(&big).map(|m| m.len()).unwrap_or(0) < want {
         eprintln!("generating {} ({} MiB)", big.display(), o.file_mb);
@@ -245,7 +245,7 @@ fn generate(o: &Opts) -> (PathBuf, PathBuf) {
         }
         f.flush().unwrap();
     }
-    let tree = o.dir.join("tree");
+    let tree = o.dir.join("tree-v2");
     let stamp = tree.join(format!(".complete-{}", o.files));
     if !stamp.exists() {
         eprintln!("generating {} ({} files)", tree.display(), o.files);
@@ -291,25 +291,66 @@ fn median(v: &mut [Duration]) -> Duration {
     v[v.len() / 2]
 }
 
-fn run_rune(roots: &Roots, c: &Case) -> (Duration, usize) {
+/// Who a CPU time is read for.
+#[derive(Clone, Copy)]
+enum Who {
+    /// This process, all its threads.
+    Me,
+    /// Its children that were waited for.
+    Children,
+}
+
+/// CPU time (user + system) from `/proc/self/stat`, in clock ticks (100 per second here;
+/// the table shows means over the rounds, so the resolution is 10 ms / rounds).
+fn cpu(who: Who) -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<u64> = rest
+        .split(' ')
+        .skip(11)
+        .take(4)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let ticks = match who {
+        Who::Me => f[0] + f[1],
+        Who::Children => f[2] + f[3],
+    };
+    Duration::from_millis(ticks * 10)
+}
+
+/// One run: wall time, CPU time, matching lines.
+struct Run {
+    wall: Duration,
+    cpu: Duration,
+    lines: usize,
+}
+
+fn run_rune(roots: &Roots, c: &Case) -> Run {
     let opts = SearchOptions {
         threads: c.threads,
         ..Default::default()
     };
+    let c0 = cpu(Who::Me);
     let t = Instant::now();
     let out = search(roots, &c.args, &opts, &Unobserved).unwrap();
     let text = render_text(&out);
     let d = t.elapsed();
+    let used = cpu(Who::Me) - c0;
     assert!(
         !out.truncated,
         "{}: Rune's result was cut: {:?}",
         c.name, out.note
     );
     std::hint::black_box(text);
-    (d, out.matches.len())
+    Run {
+        wall: d,
+        cpu: used,
+        lines: out.matches.len(),
+    }
 }
 
-fn run_rg(o: &Opts, c: &Case) -> (Duration, usize) {
+fn run_rg(o: &Opts, c: &Case) -> Run {
     let mut cmd = Command::new(&o.rg);
     cmd.args([
         "--no-config",
@@ -326,11 +367,17 @@ fn run_rg(o: &Opts, c: &Case) -> (Duration, usize) {
         .args(["-e", c.args.pattern.as_deref().unwrap()])
         .arg(&c.path)
         .stdout(Stdio::piped());
+    let c0 = cpu(Who::Children);
     let t = Instant::now();
     let out = cmd.output().unwrap();
     let d = t.elapsed();
+    let used = cpu(Who::Children) - c0;
     assert!(out.status.code().unwrap_or(2) <= 1, "{}: rg failed", c.name);
-    (d, memchr::memchr_iter(b'\n', &out.stdout).count())
+    Run {
+        wall: d,
+        cpu: used,
+        lines: memchr::memchr_iter(b'\n', &out.stdout).count(),
+    }
 }
 
 fn main() {
@@ -422,7 +469,8 @@ fn main() {
         cases.retain(|c| c.name.contains(only.as_str()));
     }
     println!(
-        "{} ({} CPUs), {} rounds, medians; ratio = rg time / Rune time (above 1: Rune faster)",
+        "{} ({} CPUs), {} rounds: median wall time, mean CPU time; ratio = rg / Rune \
+         (above 1: Rune faster or cheaper)",
         String::from_utf8_lossy(&version.stdout)
             .lines()
             .next()
@@ -431,38 +479,44 @@ fn main() {
         o.rounds
     );
     println!(
-        "{:<24} {:>8} {:>11} {:>11} {:>11} {:>11} {:>7}",
-        "case", "matches", "Rune med", "Rune min", "rg med", "rg min", "ratio"
+        "{:<24} {:>7} {:>10} {:>10} {:>7} {:>10} {:>10} {:>7}",
+        "case", "matches", "Rune wall", "rg wall", "ratio", "Rune CPU", "rg CPU", "ratio"
     );
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     for c in &cases {
         // Warm-up: page cache, and both sides' first-run costs.
-        let (_, n_rune) = run_rune(&roots, c);
-        let (_, n_rg) = run_rg(&o, c);
+        let n_rune = run_rune(&roots, c).lines;
+        let n_rg = run_rg(&o, c).lines;
         assert_eq!(
             n_rune, n_rg,
             "{}: Rune and rg disagree on the matches",
             c.name
         );
-        let mut tr = Vec::new();
-        let mut tg = Vec::new();
+        let (mut rw, mut rc, mut gw, mut gc) = (vec![], vec![], vec![], vec![]);
         for _ in 0..o.rounds {
-            let (d, n) = run_rune(&roots, c);
-            assert_eq!(n, n_rg);
-            tr.push(d);
-            let (d, n) = run_rg(&o, c);
-            assert_eq!(n, n_rg);
-            tg.push(d);
+            let r = run_rune(&roots, c);
+            assert_eq!(r.lines, n_rg);
+            rw.push(r.wall);
+            rc.push(r.cpu);
+            let g = run_rg(&o, c);
+            assert_eq!(g.lines, n_rg);
+            gw.push(g.wall);
+            gc.push(g.cpu);
         }
-        let (mr, mg) = (median(&mut tr), median(&mut tg));
+        // CPU times come in 10 ms ticks: their mean over the rounds is finer than a median.
+        let mean = |v: &[Duration]| v.iter().sum::<Duration>() / v.len().max(1) as u32;
+        let (rc, gc) = (mean(&rc), mean(&gc));
+        let (rw, gw) = (median(&mut rw), median(&mut gw));
         println!(
-            "{:<24} {:>8} {:>9.1}ms {:>9.1}ms {:>9.1}ms {:>9.1}ms {:>6.2}×",
+            "{:<24} {:>7} {:>8.1}ms {:>8.1}ms {:>6.2}× {:>8.1}ms {:>8.1}ms {:>6.2}×",
             c.name,
             n_rg,
-            mr.as_secs_f64() * 1e3,
-            tr[0].as_secs_f64() * 1e3,
-            mg.as_secs_f64() * 1e3,
-            tg[0].as_secs_f64() * 1e3,
-            mg.as_secs_f64() / mr.as_secs_f64()
+            ms(rw),
+            ms(gw),
+            gw.as_secs_f64() / rw.as_secs_f64(),
+            ms(rc),
+            ms(gc),
+            gc.as_secs_f64() / rc.as_secs_f64().max(1e-9)
         );
     }
 }

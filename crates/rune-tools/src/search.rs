@@ -476,7 +476,7 @@ type SliceResult = Mutex<Option<(Vec<Hit>, u64)>>;
 type ChunkResult = Mutex<Option<(Vec<SearchMatch>, u64)>>;
 
 /// The size of the chunks a large file is streamed in.
-const CHUNK_BYTES: usize = 1 << 20;
+const CHUNK_BYTES: usize = 1 << 18;
 
 /// The state shared by the walker threads of one search.
 struct Shared<'a> {
@@ -736,24 +736,31 @@ impl Shared<'_> {
         let hi = (lo + CHUNK_BYTES).min(len);
         // One byte before the range says whether a line starts at `lo`.
         let from = lo.saturating_sub(1);
-        buf.clear();
-        buf.resize(hi - from, 0);
-        let n = read_full_at(f, buf, from as u64)?;
-        buf.truncate(n);
-        // Read on to the end of the last line.
-        while buf.last().is_some_and(|&b| b != b'\n') && from + buf.len() >= hi {
-            let have = buf.len();
-            buf.resize(have + 64 * 1024, 0);
-            let n = read_full_at(f, &mut buf[have..], (from + have) as u64)?;
-            buf.truncate(have + n);
-            if let Some(i) = memchr::memchr(b'\n', &buf[have..]) {
-                buf.truncate(have + i + 1);
-                break;
-            }
-            if n == 0 {
-                break;
+        // The buffer only grows (it is never cleared, so never zeroed again).
+        let need = hi - from;
+        if buf.len() < need {
+            buf.resize(need, 0);
+        }
+        let mut have = read_full_at(f, &mut buf[..need], from as u64)?;
+        // Read on to the end of the last line (unless the file shrank).
+        if have == need {
+            const MORE: usize = 64 * 1024;
+            while have > 0 && buf[have - 1] != b'\n' {
+                if buf.len() < have + MORE {
+                    buf.resize(have + MORE, 0);
+                }
+                let n = read_full_at(f, &mut buf[have..have + MORE], (from + have) as u64)?;
+                if let Some(i) = memchr::memchr(b'\n', &buf[have..have + n]) {
+                    have += i + 1;
+                    break;
+                }
+                have += n;
+                if n == 0 {
+                    break;
+                }
             }
         }
+        let buf = &buf[..have];
         let range_end = (hi - from).min(buf.len());
         let skip = if lo == 0 { 0 } else { 1 }; // the byte before `lo`
         // The first line that starts in the range, and the line breaks before it there.
