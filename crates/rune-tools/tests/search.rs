@@ -997,3 +997,31 @@ async fn large_files_with_long_lines_and_odd_edges() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_schema_documents_patterns_and_multiline() {
+    let s = tempfile::tempdir().unwrap();
+    let c = searcher(s.path()).await;
+    let tool = &c.tools[0];
+    let input = &tool["inputSchema"];
+    assert_eq!(input["additionalProperties"], false);
+    let required = input["required"].as_array().cloned().unwrap_or_default();
+    assert!(required.is_empty(), "{required:?}");
+    let props = &input["properties"];
+    assert_eq!(props["pattern"]["type"], "string");
+    assert_eq!(props["pattern"]["minLength"], 1);
+    assert_eq!(props["patterns"]["type"], "array");
+    assert_eq!(props["patterns"]["maxItems"], 1000);
+    assert_eq!(props["patterns"]["items"]["minLength"], 1);
+    assert_eq!(props["multiline"]["type"], "boolean");
+    for field in ["pattern", "patterns", "multiline"] {
+        assert!(
+            props[field]["description"].as_str().unwrap().len() > 40,
+            "{field}"
+        );
+    }
+    assert_eq!(
+        tool["outputSchema"]["properties"]["matches"]["items"]["properties"]["end_line"]["type"],
+        "integer"
+    );
+}
