@@ -136,7 +136,34 @@ pub fn schema_for<T: JsonSchema>() -> JsonObject {
     if !obj.contains_key("type") {
         obj.insert("type".into(), Value::String("object".into()));
     }
+    for v in obj.values_mut() {
+        strip_numeric_formats(v);
+    }
     obj
+}
+
+/// Removes the `format` values schemars puts on numbers (`uint64`, `int32`, `double`, …): they
+/// are not JSON Schema formats, and clients warn about each (Gemini CLI prints a line per
+/// field); the range is already said by `minimum`/`maximum`.
+fn strip_numeric_formats(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            let numeric = o.get("format").and_then(Value::as_str).is_some_and(|f| {
+                matches!(f, "float" | "double" | "int" | "uint")
+                    || f.strip_prefix("int")
+                        .or_else(|| f.strip_prefix("uint"))
+                        .is_some_and(|bits| bits.parse::<u32>().is_ok())
+            });
+            if numeric {
+                o.remove("format");
+            }
+            for x in o.values_mut() {
+                strip_numeric_formats(x);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_numeric_formats),
+        _ => {}
+    }
 }
 
 impl ToolDef {

@@ -292,6 +292,18 @@ async fn tool_schemas_are_derived_from_the_argument_types() {
         sum["outputSchema"]["properties"]["total"]["type"],
         "integer"
     );
+    // No schemars-only number formats (`int64`, `uint32`, `double`…): clients warn about them.
+    let all = tools.to_string();
+    for f in [
+        "\"int64\"",
+        "\"uint64\"",
+        "\"uint32\"",
+        "\"int32\"",
+        "\"uint\"",
+        "\"double\"",
+    ] {
+        assert!(!all.contains(&format!("\"format\":{f}")), "{f} in {all}");
+    }
 }
 
 #[tokio::test]
