@@ -1,6 +1,7 @@
 //! Running the plan (cold starts, warm-up, cases, memory, strace) against
 //! each server, and the report that results.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -10,6 +11,7 @@ use crate::client::{CaseOutcome, CaseSpec, Finish, Server, StderrMode};
 use crate::procfs::{CpuSource, Memory};
 use crate::stats;
 use crate::strace;
+use crate::wire::ToolCall;
 
 /// A server to measure.
 #[derive(Debug, Clone)]
@@ -356,30 +358,35 @@ pub fn default_calls(concurrency: usize, payload: bool) -> usize {
     }
 }
 
-/// Builds the case list.
+/// Builds the case list: one short case per concurrency, then the payload case (`echo`
+/// only). With `tool`, every case calls it instead of `echo` and is labelled with its name.
 pub fn cases(
     concurrencies: &[usize],
     calls: Option<usize>,
     payload: usize,
     payload_concurrency: usize,
     time_limit: Duration,
+    tool: Option<&Arc<ToolCall>>,
 ) -> Vec<CaseSpec> {
+    let prefix = tool.map_or(String::new(), |t| format!("{} ", t.name()));
     let mut out: Vec<CaseSpec> = concurrencies
         .iter()
         .map(|&c| CaseSpec {
-            label: format!("c={c}"),
+            label: format!("{prefix}c={c}"),
             concurrency: c,
             calls: calls.unwrap_or_else(|| default_calls(c, false)),
             payload: None,
+            tool: tool.cloned(),
             time_limit,
         })
         .collect();
-    if payload > 0 {
+    if payload > 0 && tool.is_none() {
         out.push(CaseSpec {
             label: format!("{} c={payload_concurrency}", size_label(payload)),
             concurrency: payload_concurrency,
             calls: calls.unwrap_or_else(|| default_calls(payload_concurrency, true)),
             payload: Some(payload),
+            tool: None,
             time_limit,
         });
     }
@@ -422,7 +429,7 @@ mod tests {
 
     #[test]
     fn default_cases() {
-        let c = cases(&[1, 16], None, 65536, 4, Duration::from_secs(20));
+        let c = cases(&[1, 16], None, 65536, 4, Duration::from_secs(20), None);
         let summary: Vec<_> = c
             .iter()
             .map(|c| (c.label.as_str(), c.concurrency, c.calls, c.payload))
@@ -434,6 +441,23 @@ mod tests {
                 ("c=16", 16, 20000, None),
                 ("64 KiB c=4", 4, 2000, Some(65536)),
             ]
+        );
+        let tool = Arc::new(ToolCall::new("file_read", "{}", None).expect("valid"));
+        let c = cases(
+            &[1, 16],
+            Some(10),
+            65536,
+            4,
+            Duration::from_secs(20),
+            Some(&tool),
+        );
+        let summary: Vec<_> = c
+            .iter()
+            .map(|c| (c.label.as_str(), c.calls, c.tool.is_some()))
+            .collect();
+        assert_eq!(
+            summary,
+            [("file_read c=1", 10, true), ("file_read c=16", 10, true)]
         );
     }
 }

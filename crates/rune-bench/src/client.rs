@@ -22,7 +22,7 @@ use rustix::event::{PollFd, PollFlags};
 
 use crate::procfs::{self, CpuSource, Memory};
 use crate::stats::Latency;
-use crate::wire::{self, Incoming, Messages};
+use crate::wire::{self, Incoming, Messages, ToolCall};
 
 /// How long the handshake may take before the server is killed.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -31,7 +31,8 @@ const DRAIN_GRACE: Duration = Duration::from_secs(10);
 /// How long a server may take to exit after its stdin is closed.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One measured case: `calls` echo calls with `concurrency` in flight.
+/// One measured case: `calls` calls (of `echo`, or of the case's tool) with `concurrency` in
+/// flight.
 #[derive(Debug, Clone)]
 pub struct CaseSpec {
     /// Short name, e.g. `c=16`.
@@ -42,6 +43,8 @@ pub struct CaseSpec {
     pub calls: usize,
     /// Message size in bytes, or `None` for short messages.
     pub payload: Option<usize>,
+    /// Call this tool instead of `echo` (then `payload` is not used).
+    pub tool: Option<Arc<ToolCall>>,
     /// Stop sending new calls after this long.
     pub time_limit: Duration,
 }
@@ -231,6 +234,7 @@ impl Server {
             Some(bytes) => Messages::payload(bytes),
             None => Messages::short(),
         };
+        let tool = spec.tool.as_deref();
         let pid = self.pid();
         let Server {
             stdin,
@@ -269,7 +273,11 @@ impl Server {
                     wpos = 0;
                 }
                 while sent < calls && sent - received < spec.concurrency {
-                    wire::push_echo_call(wbuf, first_id + sent as u64, &messages, meta);
+                    let id = first_id + sent as u64;
+                    match tool {
+                        Some(call) => call.push(wbuf, id, meta),
+                        None => wire::push_echo_call(wbuf, id, &messages, meta),
+                    }
                     sent += 1;
                 }
             }
@@ -329,7 +337,11 @@ impl Server {
                 if done[index] {
                     bail!("second response for id {id}");
                 }
-                wire::check_echo(id, body, &messages).map_err(|e| anyhow!(e))?;
+                match tool {
+                    Some(call) => call.check(id, body),
+                    None => wire::check_echo(id, body, &messages),
+                }
+                .map_err(|e| anyhow!(e))?;
                 done[index] = true;
                 received += 1;
                 latencies.push(now.saturating_sub(sent_at[index]));

@@ -3,11 +3,13 @@
 //! ```text
 //! rune-bench stdio [OPTIONS] -- <server command> [args...]
 //! rune-bench compare [OPTIONS] --server NAME=CMD [--server NAME=CMD ...]
+//! rune-bench compare --tool NAME --args JSON [--expect-substring TEXT] [OPTIONS] --server ...
 //! ```
 //!
 //! See the crate README for the method and an example run.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -16,7 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use rune_bench::bench::{self, Plan, ServerSpec};
 use rune_bench::client::{CaseSpec, StderrMode};
 use rune_bench::report::{self, RunReport};
-use rune_bench::wire;
+use rune_bench::wire::{self, ToolCall};
 
 #[derive(Debug, Parser)]
 #[command(name = "rune-bench", version, about = "Measure MCP servers over stdio")]
@@ -92,6 +94,17 @@ struct Options {
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Call this tool instead of `echo` in every case (the payload case is skipped), e.g.
+    /// `--tool file_read --args '{"path":"a.txt"}'`.
+    #[arg(long, value_name = "NAME")]
+    tool: Option<String>,
+    /// The arguments of `--tool`, a JSON object [default: {}].
+    #[arg(long, value_name = "JSON", requires = "tool")]
+    args: Option<String>,
+    /// With `--tool`: a reply passes only if its first text block contains this text (a
+    /// reply that is an error or has no text block always fails).
+    #[arg(long, value_name = "TEXT", requires = "tool")]
+    expect_substring: Option<String>,
 }
 
 impl Options {
@@ -111,12 +124,24 @@ impl Options {
         if self.calls == Some(0) {
             bail!("--calls must be at least 1");
         }
+        let tool = match &self.tool {
+            Some(name) => Some(Arc::new(
+                ToolCall::new(
+                    name,
+                    self.args.as_deref().unwrap_or("{}"),
+                    self.expect_substring.clone(),
+                )
+                .map_err(anyhow::Error::msg)?,
+            )),
+            None => None,
+        };
         let cases = bench::cases(
             &concurrency,
             self.calls,
             self.payload,
             self.payload_concurrency,
             time_limit,
+            tool.as_ref(),
         );
         let max_c = concurrency.iter().copied().max().unwrap_or(1);
         let warmup = (self.warmup > 0).then(|| CaseSpec {
@@ -124,6 +149,7 @@ impl Options {
             concurrency: max_c,
             calls: self.warmup,
             payload: None,
+            tool: tool.clone(),
             time_limit,
         });
         let strace_case = if self.strace {

@@ -154,6 +154,90 @@ pub fn push_echo_call(out: &mut Vec<u8>, id: u64, messages: &Messages, meta: Opt
     out.extend_from_slice(b"}}\n");
 }
 
+/// A fixed `tools/call` that every request of a case sends instead of `echo`: the tool's
+/// name and arguments, and what a good reply's first text block must contain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCall {
+    /// The tool's name, as given.
+    name: String,
+    /// `"name"` as a JSON string.
+    name_json: String,
+    /// The arguments: a JSON object, compact.
+    arguments: String,
+    /// A reply passes only if its first text block contains this.
+    expect: Option<String>,
+}
+
+impl ToolCall {
+    /// A call of tool `name` with `arguments` (JSON text: an object).
+    pub fn new(name: &str, arguments: &str, expect: Option<String>) -> Result<Self, String> {
+        if name.is_empty() {
+            return Err("the tool name is empty".into());
+        }
+        let value: serde_json::Value = serde_json::from_str(arguments)
+            .map_err(|e| format!("the tool arguments are not JSON ({e}): {arguments}"))?;
+        if !value.is_object() {
+            return Err(format!(
+                "the tool arguments must be a JSON object: {arguments}"
+            ));
+        }
+        Ok(Self {
+            name: name.to_string(),
+            name_json: serde_json::Value::from(name).to_string(),
+            arguments: value.to_string(),
+            expect,
+        })
+    }
+
+    /// The tool's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Appends this call as a `tools/call` request with `id`, newline-terminated.
+    pub fn push(&self, out: &mut Vec<u8>, id: u64, meta: Option<&str>) {
+        out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+        out.extend_from_slice(id_digits(id, &mut [0; 20]));
+        out.extend_from_slice(b",\"method\":\"tools/call\",\"params\":{\"name\":");
+        out.extend_from_slice(self.name_json.as_bytes());
+        out.extend_from_slice(b",\"arguments\":");
+        out.extend_from_slice(self.arguments.as_bytes());
+        if let Some(meta) = meta {
+            out.extend_from_slice(b",\"_meta\":");
+            out.extend_from_slice(meta.as_bytes());
+        }
+        out.extend_from_slice(b"}}\n");
+    }
+
+    /// Checks a reply: a result, not a tool error, whose first block is text (containing the
+    /// expected text, if any).
+    pub fn check(&self, id: u64, body: Result<CallResult<'_>, String>) -> Result<(), String> {
+        let result = body.map_err(|e| format!("call {id}: {e}"))?;
+        let first = result.content.first();
+        if result.is_error == Some(true) {
+            let text = first.and_then(|c| c.text.as_deref()).unwrap_or("");
+            return Err(format!("call {id}: tool error: {}", clip(text)));
+        }
+        let Some(first) = first else {
+            return Err(format!("call {id}: result has no content"));
+        };
+        if first.kind != "text" {
+            return Err(format!(
+                "call {id}: content[0] has type {:?}, expected \"text\"",
+                first.kind
+            ));
+        }
+        let text = first.text.as_deref().unwrap_or("");
+        match &self.expect {
+            Some(want) if !text.contains(want.as_str()) => Err(format!(
+                "call {id}: content[0].text does not contain {want:?}: {:?}",
+                clip(text)
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// One message read from the server.
 #[derive(Debug)]
 pub enum Incoming<'a> {
@@ -317,6 +401,43 @@ mod tests {
         let (id, b) =
             body(r#"{"id":8,"result":{"content":[{"text":"hello \u0038","type":"text"}]}}"#);
         assert_eq!(check_echo(id, b, &m), Ok(()));
+    }
+
+    #[test]
+    fn tool_calls_are_sent_and_checked() {
+        assert!(ToolCall::new("t", "[1]", None).is_err());
+        assert!(ToolCall::new("t", "{", None).is_err());
+        assert!(ToolCall::new("", "{}", None).is_err());
+        let call = ToolCall::new(
+            "file_read",
+            r#"{ "path": "a \"b\".txt" }"#,
+            Some("hello".into()),
+        )
+        .expect("valid");
+        let mut out = Vec::new();
+        call.push(&mut out, 9, Some(&inline_meta("2026-07-28")));
+        assert_eq!(out.last(), Some(&b'\n'));
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+        assert_eq!(v["id"], 9);
+        assert_eq!(v["params"]["name"], "file_read");
+        assert_eq!(v["params"]["arguments"]["path"], "a \"b\".txt");
+        assert!(v["params"]["_meta"].is_object());
+        let good =
+            r#"{"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","text":"say hello"}]}}"#;
+        let (id, b) = body(good);
+        assert_eq!(call.check(id, b), Ok(()));
+        for bad in [
+            r#"{"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","text":"bye"}]}}"#,
+            r#"{"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","text":"hello"}],"isError":true}}"#,
+            r#"{"jsonrpc":"2.0","id":9,"result":{"content":[]}}"#,
+            r#"{"jsonrpc":"2.0","id":9,"error":{"code":-32602,"message":"no"}}"#,
+        ] {
+            let (id, b) = body(bad);
+            assert!(call.check(id, b).is_err(), "accepted {bad}");
+        }
+        let any = ToolCall::new("x", "{}", None).expect("valid");
+        let (id, b) = body(r#"{"id":1,"result":{"content":[{"type":"text","text":""}]}}"#);
+        assert_eq!(any.check(id, b), Ok(()));
     }
 
     #[test]

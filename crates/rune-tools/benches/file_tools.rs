@@ -104,6 +104,14 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("small_4k");
     let args = read_args(json!({"path": "small.txt"}));
     g.bench_function("file_read", |b| b.iter(|| ok(file_read(&roots, &args))));
+    // The same, plus encoding the result as the server's reply does (the text is in the
+    // reply twice: a text block and `structuredContent.text`).
+    g.bench_function("file_read_and_encode", |b| {
+        b.iter(|| {
+            let r = file_read(&roots, &args).unwrap();
+            black_box(serde_json::to_vec(&r).unwrap());
+        })
+    });
     let content = small_text();
     for (name, base) in [
         ("file_write", Some(root.to_path_buf())),

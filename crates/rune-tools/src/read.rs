@@ -245,7 +245,7 @@ pub(crate) fn read_file(
 ) -> Result<(FileReadOutput, Vec<Content>), HandlerError> {
     let file = rp.open_file()?;
     let md = file.metadata().map_err(|e| rp.io(e))?;
-    let (sniff, head) = text::sniff_head(rp, &file)?;
+    let (sniff, head) = text::sniff_head(rp, &file, md.len())?;
     if sniff.binary {
         return read_binary(rp, &file, md.len(), sniff.mime, sniff.image, opts);
     }

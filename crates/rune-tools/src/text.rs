@@ -591,16 +591,19 @@ pub(crate) fn sniff_file(
     rp: &crate::ResolvedPath,
     file: &File,
 ) -> Result<Sniff, crate::GuardError> {
-    sniff_head(rp, file).map(|(s, _)| s)
+    sniff_head(rp, file, SNIFF_BYTES as u64).map(|(s, _)| s)
 }
 
-/// Like [`sniff_file`], also returning the bytes read: the first [`SNIFF_BYTES`] of the file,
-/// or all of it when it is shorter.
+/// Like [`sniff_file`], for a file of `size` bytes (as `fstat` said), also returning the
+/// bytes read: the first [`SNIFF_BYTES`] of the file, or all of it when it is shorter (read
+/// with one `pread` when the size is right).
 pub(crate) fn sniff_head(
     rp: &crate::ResolvedPath,
     file: &File,
+    size: u64,
 ) -> Result<(Sniff, Vec<u8>), crate::GuardError> {
-    let mut head = vec![0u8; SNIFF_BYTES];
+    let want = usize::try_from(size).map_or(SNIFF_BYTES, |s| s.min(SNIFF_BYTES));
+    let mut head = vec![0u8; want];
     let n = read_at_full(file, &mut head, 0).map_err(|e| rp.io(e))?;
     head.truncate(n);
     let name = rp
