@@ -15,8 +15,13 @@
 //!   span lines; the result gives the first line, column and the matched lines.
 //! - **Walk.** `ignore`'s parallel walker (work stealing, `.gitignore`-aware, no links
 //!   followed). Each walker thread keeps one read buffer for small files. A file of at least
-//!   [`SEARCH_PARALLEL_FILE_BYTES`] is read with parallel positioned reads and searched in
-//!   parallel slices cut at line boundaries (one such file at a time).
+//!   [`SEARCH_PARALLEL_FILE_BYTES`] (one such file at a time) is streamed in 256 KiB chunks
+//!   through per-thread buffers that stay in the CPU's cache, several threads at once, each
+//!   chunk searched for the lines that start in it. With context lines it is read whole
+//!   (parallel positioned reads) and searched in slices cut at line starts; with
+//!   `multiline`, read whole and searched in one pass (a match may span any slice).
+//!   Files are read, never memory-mapped: a file truncated under a mapping would kill the
+//!   server with `SIGBUS` (the price is one copy from the page cache).
 //! - **Confinement.** Files are opened beneath the root's directory handle with openat2
 //!   (`RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, `O_NOFOLLOW | O_NONBLOCK`; through `cap-std`
 //!   where openat2 is missing) and checked with `fstat` on the handle: a directory swapped
