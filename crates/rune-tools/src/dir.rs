@@ -18,7 +18,7 @@ use crate::guard::{ResolvedPath, Roots, name_lossy};
 use crate::util::{blocking, fail, human_size, read_only_annotations, with_structured};
 
 /// Default number of entries a listing returns.
-pub const DEFAULT_MAX_ENTRIES: usize = 1000;
+pub const DEFAULT_MAX_ENTRIES: usize = 500;
 /// Default depth of `directory_tree`.
 pub const DEFAULT_MAX_DEPTH: usize = 3;
 /// Largest `.gitignore` read.
@@ -73,7 +73,7 @@ pub struct ListDirectoryArgs {
     /// Include entries whose names start with `.` (default false).
     #[serde(default)]
     pub include_hidden: bool,
-    /// Most entries to return (default 1000, at most 10000).
+    /// Most entries to return (default 500, at most 10000).
     #[serde(default = "default_max_entries")]
     #[schemars(range(min = 1, max = 10000))]
     pub max_entries: usize,
@@ -211,7 +211,7 @@ pub fn list_directory_tool(guard: Arc<Roots>) -> ToolDef {
         "list_directory",
         "List a directory inside the allowed roots: each entry's name, kind (file, dir, symlink, \
          other) and size, sorted by name. Hidden entries (names starting with '.') are left out \
-         unless include_hidden is set. Capped at max_entries (default 1000), with a note when \
+         unless include_hidden is set. Capped at max_entries (default 500), with a note when \
          cut. Symbolic links are shown, not followed.",
         move |args: ListDirectoryArgs, _cx: RequestContext| {
             let guard = guard.clone();
@@ -257,7 +257,7 @@ pub struct DirectoryTreeArgs {
     #[serde(default = "default_max_depth")]
     #[schemars(range(min = 1, max = 32))]
     pub max_depth: usize,
-    /// Most entries to return (default 1000, at most 10000).
+    /// Most entries to return (default 500, at most 10000).
     #[serde(default = "default_max_entries")]
     #[schemars(range(min = 1, max = 10000))]
     pub max_entries: usize,
@@ -471,7 +471,7 @@ fn tree(
     let mut notes = Vec::new();
     if w.truncated {
         notes.push(format!(
-            "Stopped at {} entries (max_entries); list a subdirectory or raise max_entries (at most \
+            "Listing capped at {} entries (max_entries); list a subdirectory or raise max_entries (at most \
              10000).",
             w.max_entries
         ));
@@ -503,7 +503,7 @@ pub fn directory_tree_tool(guard: Arc<Roots>) -> ToolDef {
         "directory_tree",
         "List a directory inside the allowed roots recursively, depth first and sorted by name, \
          as paths relative to it with kind and size. Limited by max_depth (default 3) and \
-         max_entries (default 1000), with a note when either cuts the listing. Skips what \
+         max_entries (default 500), with a note when either cuts the listing. Skips what \
          .gitignore files ignore (unless respect_gitignore is false) and hidden entries (unless \
          include_hidden). Symbolic links are shown, not followed.",
         move |args: DirectoryTreeArgs, cx: RequestContext| {

@@ -43,10 +43,10 @@
 //!
 //! | tool | what it does |
 //! | --- | --- |
-//! | `file_read` ([`file_read_tool`]) | a text file whole, or a line range, head/tail N lines, a byte range, or a line+column selection; capped (256 KiB by default) with `next_line`/`next_offset` to continue; UTF-8 checked (`lossy` to replace invalid bytes); images as image content, other binary files as base64 blob resources |
+//! | `file_read` ([`file_read_tool`]) | a text file whole, or a line range, head/tail N lines, a byte range, or a line+column selection; capped (32 KiB by default, under the clients' output limits) with `next_line`/`next_offset` to continue; UTF-8 checked (`lossy` to replace invalid bytes); images as image content, other binary files as base64 blob resources |
 //! | `file_read_many` ([`file_read_many_tool`]) | several whole files in one call with one shared output budget; each file succeeds or fails on its own, and the call is an error only when all fail |
 //! | `list_directory` ([`list_directory_tool`]) | a directory's entries with kind and size, sorted by name, hidden entries on request, capped |
-//! | `directory_tree` ([`directory_tree_tool`]) | a recursive listing with `max_depth` (3) and `max_entries` (1000), honouring `.gitignore` |
+//! | `directory_tree` ([`directory_tree_tool`]) | a recursive listing with `max_depth` (3) and `max_entries` (500), honouring `.gitignore` |
 //! | `file_info` ([`file_info_tool`]) | kind, size, octal permissions, read-only flag, RFC 3339 times, MIME type, line count of text files up to 10 MiB |
 //! | `file_write` ([`file_write_tool`]) | create or overwrite a text file atomically, permissions kept, previous version backed up (`.rune-backup/`, last 3), `create_dirs` |
 //! | `file_edit` ([`file_edit_tool`]) | exact-text replacements (each unique unless `all`), unified diff, `dry_run` |

@@ -15,7 +15,7 @@ use crate::text::{self, LineStart, Lines};
 use crate::util::{blocking, fail, read_only_annotations, with_structured};
 
 /// Default cap on the text one call returns, in bytes.
-pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024;
+pub const DEFAULT_MAX_BYTES: u64 = 32 * 1024;
 /// Largest cap a caller may ask for, in bytes.
 pub const MAX_MAX_BYTES: u64 = 4 * 1024 * 1024;
 /// Cap on the raw bytes of a binary file returned as base64.
@@ -64,7 +64,7 @@ pub struct FileReadArgs {
     /// Replace invalid UTF-8 with U+FFFD instead of failing (default false).
     #[serde(default)]
     pub lossy: bool,
-    /// Most bytes of text to return (default 262144 = 256 KiB, at most 4194304). Past it the
+    /// Most bytes of text to return (default 32768 = 32 KiB, at most 4194304). Past it the
     /// result says where to continue; nothing is cut silently.
     #[serde(default = "default_max_bytes")]
     #[schemars(range(min = 1024, max = 4194304))]
@@ -580,7 +580,7 @@ pub fn file_read_tool(guard: Arc<Roots>) -> ToolDef {
         "Read a file inside the allowed roots. Text is returned whole or in part: a line range \
          (line_start/line_end, 1-based inclusive), head or tail N lines, a byte range \
          (byte_offset/byte_length), or a line+column selection. Output is capped (max_bytes, \
-         default 256 KiB); a capped result says where to continue. Invalid UTF-8 is an error \
+         default 32 KiB, about 8k tokens, under what MCP clients accept); a capped result says where to continue. Invalid UTF-8 is an error \
          unless lossy is set. Images (PNG, JPEG, GIF, WebP) come back as image content, other \
          binary files as base64 blob resources.",
         move |args: FileReadArgs, _cx: RequestContext| {
@@ -603,7 +603,7 @@ pub struct FileReadManyArgs {
     /// Replace invalid UTF-8 with U+FFFD instead of failing (default false).
     #[serde(default)]
     pub lossy: bool,
-    /// Most bytes to return for all files together (default 262144 = 256 KiB, at most
+    /// Most bytes to return for all files together (default 32768 = 32 KiB, at most
     /// 4194304). Files are read in order; each gets what the ones before left.
     #[serde(default = "default_max_bytes")]
     #[schemars(range(min = 1024, max = 4194304))]
@@ -737,7 +737,7 @@ pub fn file_read_many_tool(guard: Arc<Roots>) -> ToolDef {
         "file_read_many",
         "Read several files inside the allowed roots in one call, whole, in order. Each file \
          succeeds or fails on its own (its entry says which); the call fails only if every file \
-         failed. All files share one output budget (max_bytes, default 256 KiB); files past it \
+         failed. All files share one output budget (max_bytes, default 32 KiB); files past it \
          are skipped with a note, and a file cut by it says where to continue with file_read.",
         move |args: FileReadManyArgs, _cx: RequestContext| {
             let guard = guard.clone();

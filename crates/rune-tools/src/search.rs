@@ -72,7 +72,7 @@ fn default_max_results() -> usize {
     200
 }
 fn default_max_bytes() -> usize {
-    64 * 1024
+    32 * 1024
 }
 
 /// Arguments of `text_search`.
@@ -127,7 +127,7 @@ pub struct TextSearchArgs {
     #[serde(default = "default_max_results")]
     #[schemars(range(min = 1, max = 10000))]
     pub max_results: usize,
-    /// At most this many bytes of matched and context lines (1 KiB to 4 MiB). Default 64 KiB.
+    /// At most this many bytes of matched and context lines (1 KiB to 4 MiB). Default 32 KiB.
     #[serde(default = "default_max_bytes")]
     #[schemars(range(min = 1024, max = 4194304))]
     pub max_bytes: usize,

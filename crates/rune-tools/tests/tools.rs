@@ -394,10 +394,10 @@ async fn file_read_cap_says_how_to_continue() {
     let r = c.call("file_read", json!({"path": "long.txt"})).await.ok();
     let st = r.structured().clone();
     assert_eq!(st["truncated"], true);
-    assert!(st["byte_end"].as_u64().unwrap() <= 256 * 1024);
+    assert!(st["byte_end"].as_u64().unwrap() <= 32 * 1024);
     let note = r.content()[1]["text"].as_str().unwrap().to_owned();
     assert!(
-        note.contains("capped at 262144 bytes")
+        note.contains("capped at 32768 bytes")
             && note.contains(&format!("line_start: {}", st["next_line"])),
         "{note}"
     );
@@ -421,7 +421,7 @@ async fn file_read_cap_says_how_to_continue() {
                 break;
             }
         }
-        assert!(rounds < 10);
+        assert!(rounds < 60, "{rounds} rounds for {} bytes", body.len());
     }
     assert_eq!(got, body);
     // A line range far longer than the cap is cut the same way (the scan for its end stops
@@ -436,7 +436,7 @@ async fn file_read_cap_says_how_to_continue() {
     assert_eq!(r.structured()["truncated"], true);
     assert_eq!(r.structured()["line_start"], 2);
     assert!(
-        r.structured()["next_line"].as_u64().unwrap() > 8000,
+        r.structured()["next_line"].as_u64().unwrap() > 1000,
         "{}",
         r.structured()
     );
@@ -786,7 +786,7 @@ async fn directory_tree_depth_entries_and_gitignore() {
         .ok();
     assert_eq!(res.structured()["entries"].as_array().unwrap().len(), 3);
     assert_eq!(res.structured()["truncated"], true);
-    assert!(res.text().contains("Stopped at 3 entries"));
+    assert!(res.text().contains("Listing capped at 3 entries"));
 }
 
 #[tokio::test]
