@@ -304,6 +304,10 @@ impl<'f> Lines<'f> {
                 if pos > limit {
                     return Ok(false);
                 }
+                if pos >= size {
+                    // Cannot happen (reaching the end sets `done`); never loop on it.
+                    return Err(io::Error::other("line index past the end of the file"));
+                }
                 let want = usize::try_from((size - pos).min(CHUNK as u64)).unwrap_or(CHUNK);
                 let n = read_at_full(file, &mut buf[..want], pos)?;
                 if n < want {
