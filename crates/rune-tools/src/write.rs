@@ -245,15 +245,16 @@ fn backup(t: &WriteTarget, dir: &Dir, opts: &WriteOptions) -> Result<Option<Stri
     ))
 }
 
-/// Copies the target into `bdir` as `name`, through a temporary file (a crash leaves no
-/// partial backup under a backup's name).
+/// Copies the target into `bdir` as `name`, with the target's permissions, through a
+/// temporary file (a crash leaves no partial backup under a backup's name).
 fn copy_backup(t: &WriteTarget, dir: &Dir, bdir: &Dir, name: &str) -> io::Result<()> {
     let mut o = OpenOptions::new();
     o.read(true).follow(FollowSymlinks::No);
-    let mut src = dir.open_with(t.name(), &o)?;
+    let mut src = dir.open_with(t.name(), &o)?.into_std();
     let tmp = tmp_name(name);
     let result = (|| {
         let mut dst = create_tmp(bdir, &tmp)?;
+        dst.set_permissions(src.metadata()?.permissions())?;
         io::copy(&mut src, &mut dst)?;
         dst.sync_all()?;
         bdir.rename(&tmp, bdir, name)

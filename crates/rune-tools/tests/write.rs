@@ -892,3 +892,40 @@ async fn stale_temp_files_are_swept_by_the_next_write() {
     assert_eq!(backups(root).len(), 1);
     drop(held);
 }
+
+/// A backup has the old file's permissions, whether it is the old file itself (a hard link)
+/// or a copy (the old file has another link, so linking would share it).
+#[tokio::test]
+async fn backups_keep_the_old_permissions() {
+    use std::os::unix::fs::MetadataExt as _;
+    let s = Sandbox::new();
+    let linked = s.root.join("linked.txt");
+    let copied = s.root.join("copied.txt");
+    for p in [&linked, &copied] {
+        std::fs::write(p, "secret v1\n").unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    // A second name for copied.txt, outside the backups.
+    std::fs::hard_link(&copied, s.root.join("copied-alias.txt")).unwrap();
+    let old_inode = |p: &Path| std::fs::metadata(p).unwrap().ino();
+    let inodes = [old_inode(&linked), old_inode(&copied)];
+    let mut c = writer(&s.root, WriteOptions::default()).await;
+    for (name, old) in ["linked.txt", "copied.txt"].into_iter().zip(inodes) {
+        let r = c
+            .call("file_write", json!({"path": name, "content": "v2\n"}))
+            .await
+            .ok();
+        let b = r.structured()["backup"].as_str().unwrap().to_owned();
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "secret v1\n");
+        let md = std::fs::metadata(&b).unwrap();
+        assert_eq!(md.permissions().mode() & 0o777, 0o600, "{name}");
+        // linked.txt had one name: its backup is the old file itself; copied.txt had two.
+        assert_eq!(md.ino() == old, name == "linked.txt", "{name}");
+        assert_eq!(std::fs::read_to_string(s.root.join(name)).unwrap(), "v2\n");
+    }
+    // The other name of copied.txt still has the old contents.
+    assert_eq!(
+        std::fs::read_to_string(s.root.join("copied-alias.txt")).unwrap(),
+        "secret v1\n"
+    );
+}
