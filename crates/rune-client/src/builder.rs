@@ -16,12 +16,12 @@ use rune_proto::version::HANDSHAKE_VERSIONS;
 use rune_proto::{Era, ErrorObject, ProtocolVersion};
 use serde_json::json;
 
-use crate::client::Client;
-use crate::engine::{Handlers, RequestOpts, Shared};
+use crate::client::{Client, Connected, Connector, Reconnect};
+use crate::engine::{BoxFuture, Handlers, RequestOpts, Shared};
 use crate::error::Error;
 use crate::notification::Notification;
-use crate::transport::http::HttpOptions;
-use crate::transport::{Sink, Transport, http, lines, stdio};
+use crate::transport::http::{HttpOptions, is_fallback_status};
+use crate::transport::{Sink, Transport, http, legacy_sse, lines, stdio, ws};
 
 /// Builds a [`Client`]: who the client is, what it can do for the server, and how long it
 /// waits; then one of the `connect_*` methods opens the connection and runs the handshake.
@@ -46,6 +46,7 @@ use crate::transport::{Sink, Transport, http, lines, stdio};
 /// client.close().await;
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
 pub struct ClientBuilder {
     info: Implementation,
     version: ProtocolVersion,
@@ -53,7 +54,44 @@ pub struct ClientBuilder {
     handlers: Handlers,
     http: HttpOptions,
     shutdown_grace: Duration,
+    legacy_fallback: bool,
+    keep_alive: Option<Duration>,
+    reconnect: Option<ReconnectPolicy>,
     error: Option<Error>,
+}
+
+/// How a network connection is made again after it broke (see
+/// [`ClientBuilder::reconnect`]): up to `max_attempts` handshakes, waiting `initial_backoff`
+/// before the second and doubling the wait each time, up to `max_backoff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconnectPolicy {
+    /// How many connection attempts one reconnection makes before it fails (at least 1).
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt.
+    pub initial_backoff: Duration,
+    /// The longest wait between two attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for ReconnectPolicy {
+    /// 5 attempts, 200 ms doubling up to 5 s.
+    fn default() -> Self {
+        ReconnectPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Where a network connection goes, as chosen by the first connect (so a reconnection uses
+/// the transport that worked: after a fallback, the legacy one).
+#[derive(Debug, Clone)]
+enum Target {
+    Http(String),
+    LegacySse(String),
+    Ws(String),
+    Tcp(String),
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -66,6 +104,9 @@ impl fmt::Debug for ClientBuilder {
             .field("sampling", &self.handlers.sampling.is_some())
             .field("elicitation", &self.handlers.elicitation.is_some())
             .field("http", &self.http)
+            .field("legacy_fallback", &self.legacy_fallback)
+            .field("keep_alive", &self.keep_alive)
+            .field("reconnect", &self.reconnect)
             .finish_non_exhaustive()
     }
 }
@@ -85,6 +126,9 @@ impl Default for ClientBuilder {
                 max_reconnects: 3,
             },
             shutdown_grace: Duration::from_secs(2),
+            legacy_fallback: true,
+            keep_alive: None,
+            reconnect: None,
             error: None,
         }
     }
@@ -224,31 +268,83 @@ impl ClientBuilder {
         self
     }
 
+    /// How long connecting may take: the TCP connection of HTTP, WebSocket and TCP targets,
+    /// the WebSocket upgrade, and the legacy SSE stream's `endpoint` event (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.http.connect_timeout = timeout;
+        self
+    }
+
+    /// Whether [`connect_http`](Self::connect_http) tries the legacy HTTP+SSE transport
+    /// (revision 2024-11-05: GET for an `endpoint` event, then POST to it) when the server
+    /// answers the Streamable HTTP `initialize` with 400, 404 or 405 (default true).
+    pub fn legacy_sse_fallback(mut self, fallback: bool) -> Self {
+        self.legacy_fallback = fallback;
+        self
+    }
+
+    /// Pings the server every `interval` while the client lives (default: never). A ping
+    /// that fails (no answer within the interval, or a broken transport) closes the
+    /// connection, so the next call fails at once instead of waiting for its timeout; with
+    /// [`reconnect`](Self::reconnect), the connection is made again instead.
+    pub fn keep_alive(mut self, interval: Option<Duration>) -> Self {
+        self.keep_alive = interval.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// Makes network connections (HTTP, legacy SSE, WebSocket, TCP; not stdio) again when
+    /// they break: a call that finds the connection closed, or whose HTTP session the server
+    /// forgot ([`Error::SessionExpired`]), first reconnects (a new `initialize`), waiting
+    /// with exponential backoff between failed attempts. A call that got `SessionExpired` is
+    /// sent again on the new connection (the server never ran it); a call under way when the
+    /// connection broke fails with [`Error::Closed`], and the next one reconnects.
+    /// Default: off.
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.reconnect = Some(ReconnectPolicy {
+            max_attempts: policy.max_attempts.max(1),
+            ..policy
+        });
+        self
+    }
+
     /// Spawns `command` (with its args, env and working directory) and speaks MCP over its
     /// stdin and stdout. Its stderr is logged through `tracing`; the process is stopped and
     /// reaped when the client is closed or dropped.
     pub async fn connect_stdio(self, command: std::process::Command) -> Result<Client, Error> {
         self.check()?;
         let start = stdio::spawn(command, self.http.max_message_bytes, self.shutdown_grace)?;
-        self.handshake(start).await
+        let connected = self.open(start).await?;
+        Ok(Client::new(connected, self.timeout, None, self.keep_alive))
     }
 
     /// Connects to a Streamable HTTP endpoint (`http://…` or `https://…`).
+    ///
+    /// When the server answers the `initialize` POST with 400, 404 or 405, the client tries
+    /// the legacy HTTP+SSE transport at the same URL (see
+    /// [`legacy_sse_fallback`](Self::legacy_sse_fallback)).
     pub async fn connect_http(self, url: &str) -> Result<Client, Error> {
-        self.check()?;
-        let start = http::connect(url, self.http.clone())?;
-        self.handshake(start).await
+        self.connect_target(Target::Http(url.to_owned())).await
+    }
+
+    /// Connects with the legacy HTTP+SSE transport of revision 2024-11-05: `url` is the SSE
+    /// stream (often `…/sse`); its `endpoint` event names where to POST.
+    pub async fn connect_sse(self, url: &str) -> Result<Client, Error> {
+        self.connect_target(Target::LegacySse(url.to_owned())).await
+    }
+
+    /// Connects to a WebSocket endpoint (`ws://…`): one JSON-RPC message per text frame.
+    pub async fn connect_ws(self, url: &str) -> Result<Client, Error> {
+        self.connect_target(Target::Ws(url.to_owned())).await
     }
 
     /// Connects to a server speaking newline-delimited JSON over TCP, at `host:port`.
     pub async fn connect_tcp(self, addr: &str) -> Result<Client, Error> {
-        self.check()?;
-        let start = lines::connect_tcp(addr, self.http.max_message_bytes).await?;
-        self.handshake(start).await
+        self.connect_target(Target::Tcp(addr.to_owned())).await
     }
 
-    /// Connects to a URL: `http://` and `https://` are Streamable HTTP, `tcp://host:port` is
-    /// newline-delimited JSON over TCP. (A command to run is [`connect_stdio`](Self::connect_stdio).)
+    /// Connects to a URL: `http://` and `https://` are Streamable HTTP (with the legacy
+    /// HTTP+SSE fallback), `ws://` is WebSocket, `tcp://host:port` is newline-delimited JSON
+    /// over TCP. (A command to run is [`connect_stdio`](Self::connect_stdio).)
     pub async fn connect(self, target: &str) -> Result<Client, Error> {
         if let Some(addr) = target.strip_prefix("tcp://") {
             return self.connect_tcp(addr.trim_end_matches('/')).await;
@@ -256,9 +352,79 @@ impl ClientBuilder {
         if target.starts_with("http://") || target.starts_with("https://") {
             return self.connect_http(target).await;
         }
+        if target.starts_with("ws://") {
+            return self.connect_ws(target).await;
+        }
         Err(Error::InvalidTarget(
-            format!("{target}: expected an http://, https:// or tcp:// URL").into(),
+            format!("{target}: expected an http://, https://, ws:// or tcp:// URL").into(),
         ))
+    }
+
+    async fn connect_target(self, target: Target) -> Result<Client, Error> {
+        self.check()?;
+        let (connected, target) = self.open_target(target).await?;
+        let reconnect = self.reconnect.map(|policy| {
+            let builder = self.clone();
+            let connector: Connector = Arc::new(move || {
+                let builder = builder.clone();
+                let target = target.clone();
+                Box::pin(async move { builder.open_target(target).await.map(|(c, _)| c) })
+                    as BoxFuture<Result<Connected, Error>>
+            });
+            Reconnect { policy, connector }
+        });
+        Ok(Client::new(
+            connected,
+            self.timeout,
+            reconnect,
+            self.keep_alive,
+        ))
+    }
+
+    /// Opens a connection to `target` and runs the handshake; says which transport worked.
+    async fn open_target(&self, target: Target) -> Result<(Connected, Target), Error> {
+        match target {
+            Target::Http(url) => {
+                let start = http::connect(&url, self.http.clone())?;
+                match self.open(start).await {
+                    Ok(c) => Ok((c, Target::Http(url))),
+                    Err(Error::Http { status, message })
+                        if self.legacy_fallback && is_fallback_status(status) =>
+                    {
+                        tracing::debug!(
+                            "{url}: initialize answered HTTP {status}; trying the legacy HTTP+SSE transport"
+                        );
+                        let legacy = async {
+                            let start = legacy_sse::connect(&url, self.http.clone()).await?;
+                            self.open(start).await
+                        };
+                        match legacy.await {
+                            Ok(c) => Ok((c, Target::LegacySse(url))),
+                            Err(e) => Err(Error::Http {
+                                status,
+                                message: format!(
+                                    "{message} (and the legacy HTTP+SSE transport failed too: {e})"
+                                )
+                                .into(),
+                            }),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Target::LegacySse(url) => {
+                let start = legacy_sse::connect(&url, self.http.clone()).await?;
+                Ok((self.open(start).await?, Target::LegacySse(url)))
+            }
+            Target::Ws(url) => {
+                let start = ws::connect(&url, &self.http).await?;
+                Ok((self.open(start).await?, Target::Ws(url)))
+            }
+            Target::Tcp(addr) => {
+                let start = lines::connect_tcp(&addr, self.http.max_message_bytes).await?;
+                Ok((self.open(start).await?, Target::Tcp(addr)))
+            }
+        }
     }
 
     fn check(&self) -> Result<(), Error> {
@@ -298,14 +464,20 @@ impl ClientBuilder {
         }
     }
 
-    async fn handshake(
-        self,
+    /// Starts the transport and runs the handshake on it.
+    async fn open(
+        &self,
         start: impl FnOnce(Sink) -> Arc<dyn Transport>,
-    ) -> Result<Client, Error> {
+    ) -> Result<Connected, Error> {
         let capabilities = self.capabilities();
-        let shared = Shared::new(self.handlers, start);
-        match initialize(&shared, self.version, capabilities, self.info, self.timeout).await {
-            Ok((init, version)) => Ok(Client::new(shared, init, version, self.timeout)),
+        let shared = Shared::new(self.handlers.clone(), start);
+        let info = self.info.clone();
+        match initialize(&shared, self.version, capabilities, info, self.timeout).await {
+            Ok((init, version)) => Ok(Connected {
+                shared,
+                init,
+                version,
+            }),
             Err(e) => {
                 shared.mark_closed("the handshake failed");
                 shared.transport().close().await;

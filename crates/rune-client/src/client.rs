@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use rune_proto::ProtocolVersion;
@@ -18,8 +19,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::builder::ClientBuilder;
-use crate::engine::{ProgressFn, RequestOpts, Shared};
+use tracing::{debug, info, warn};
+
+use crate::builder::{ClientBuilder, ReconnectPolicy};
+use crate::engine::{BoxFuture, ProgressFn, RequestOpts, Shared};
 use crate::error::Error;
 
 /// The most pages one `list_*` call follows.
@@ -73,18 +76,47 @@ impl CallOptions {
     }
 }
 
+/// A connection after its handshake, as the builder makes it.
+pub(crate) struct Connected {
+    pub shared: Arc<Shared>,
+    pub init: InitializeResult,
+    pub version: ProtocolVersion,
+}
+
+/// Makes a new connection to the same server (for reconnection).
+pub(crate) type Connector = Arc<dyn Fn() -> BoxFuture<Result<Connected, Error>> + Send + Sync>;
+
+/// What reconnection needs: the policy, and how to connect again.
+#[derive(Clone)]
+pub(crate) struct Reconnect {
+    pub policy: ReconnectPolicy,
+    pub connector: Connector,
+}
+
 struct Inner {
-    shared: Arc<Shared>,
+    /// The live connection; replaced by a reconnection.
+    shared: Mutex<Arc<Shared>>,
+    /// The first handshake's answer (a reconnection to the same server normally repeats it).
     init: InitializeResult,
     version: ProtocolVersion,
     timeout: Option<Duration>,
+    reconnect: Option<Reconnect>,
+    /// Held while reconnecting, so concurrent calls make one new connection, not many.
+    reconnecting: tokio::sync::Mutex<()>,
+    /// Set by [`Client::close`]: no reconnection after that.
+    closed_by_user: AtomicBool,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.shared.mark_closed("the client was dropped");
-        self.shared.transport().shutdown();
+        let shared = lock(&self.shared).clone();
+        shared.mark_closed("the client was dropped");
+        shared.transport().shutdown();
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A connection to one MCP server, after the handshake.
@@ -102,7 +134,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("server", &self.inner.init.server_info)
             .field("protocol_version", &self.inner.version)
-            .field("closed", &self.inner.shared.closed_reason())
+            .field("closed", &self.closed_reason())
             .finish_non_exhaustive()
     }
 }
@@ -124,18 +156,85 @@ impl Client {
     }
 
     pub(crate) fn new(
-        shared: Arc<Shared>,
-        init: InitializeResult,
-        version: ProtocolVersion,
+        connected: Connected,
         timeout: Option<Duration>,
+        reconnect: Option<Reconnect>,
+        keep_alive: Option<Duration>,
     ) -> Self {
-        Client {
+        let client = Client {
             inner: Arc::new(Inner {
-                shared,
-                init,
-                version,
+                shared: Mutex::new(connected.shared),
+                init: connected.init,
+                version: connected.version,
                 timeout,
+                reconnect,
+                reconnecting: tokio::sync::Mutex::new(()),
+                closed_by_user: AtomicBool::new(false),
             }),
+        };
+        if let Some(interval) = keep_alive {
+            tokio::spawn(keep_alive_loop(Arc::downgrade(&client.inner), interval));
+        }
+        client
+    }
+
+    fn current(&self) -> Arc<Shared> {
+        lock(&self.inner.shared).clone()
+    }
+
+    /// The connection to send on: the current one, or a new one when it closed and
+    /// reconnection is on.
+    async fn live(&self) -> Result<Arc<Shared>, Error> {
+        let shared = self.current();
+        if shared.closed_reason().is_some() && self.can_reconnect() {
+            return self.reconnect_from(&shared).await;
+        }
+        Ok(shared)
+    }
+
+    fn can_reconnect(&self) -> bool {
+        self.inner.reconnect.is_some() && !self.inner.closed_by_user.load(Ordering::Acquire)
+    }
+
+    /// Replaces `stale` with a new connection (unless another call already did), retrying
+    /// with backoff.
+    async fn reconnect_from(&self, stale: &Arc<Shared>) -> Result<Arc<Shared>, Error> {
+        let Some(rc) = self.inner.reconnect.clone() else {
+            return Err(Error::closed("the connection closed"));
+        };
+        let _one_at_a_time = self.inner.reconnecting.lock().await;
+        let now = self.current();
+        if !Arc::ptr_eq(&now, stale) && now.closed_reason().is_none() {
+            return Ok(now);
+        }
+        let mut delay = rc.policy.initial_backoff;
+        let mut attempt = 1;
+        loop {
+            if self.inner.closed_by_user.load(Ordering::Acquire) {
+                return Err(Error::closed("the client closed the connection"));
+            }
+            match (rc.connector)().await {
+                Ok(c) => {
+                    info!(
+                        "reconnected to {} (attempt {attempt})",
+                        c.init.server_info.name
+                    );
+                    let old = std::mem::replace(&mut *lock(&self.inner.shared), c.shared.clone());
+                    old.mark_closed("replaced by a new connection");
+                    old.transport().shutdown();
+                    return Ok(c.shared);
+                }
+                Err(e) if attempt >= rc.policy.max_attempts => {
+                    warn!("reconnecting failed after {attempt} attempts: {e}");
+                    return Err(e);
+                }
+                Err(e) => {
+                    debug!("reconnecting (attempt {attempt}) failed: {e}; next try in {delay:?}");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(rc.policy.max_backoff);
+                    attempt += 1;
+                }
+            }
         }
     }
 
@@ -159,9 +258,10 @@ impl Client {
     pub fn protocol_version(&self) -> ProtocolVersion {
         self.inner.version
     }
-    /// Why the connection closed, once it has.
+    /// Why the connection closed, once it has. With [`reconnect`](ClientBuilder::reconnect)
+    /// the next call may open a new one.
     pub fn closed_reason(&self) -> Option<Arc<str>> {
-        self.inner.shared.closed_reason()
+        self.current().closed_reason()
     }
 
     fn opts(&self, o: CallOptions) -> RequestOpts {
@@ -180,10 +280,16 @@ impl Client {
         params: Option<&P>,
         options: CallOptions,
     ) -> Result<R, Error> {
-        self.inner
-            .shared
-            .request(method, params, self.opts(options))
-            .await
+        let opts = self.opts(options);
+        let shared = self.live().await?;
+        match shared.request(method, params, opts.clone()).await {
+            // The server never ran it: send it again on a new connection.
+            Err(Error::SessionExpired) if self.can_reconnect() => {
+                let fresh = self.reconnect_from(&shared).await?;
+                fresh.request(method, params, opts).await
+            }
+            other => other,
+        }
     }
 
     /// Sends any notification.
@@ -192,7 +298,7 @@ impl Client {
         method: &str,
         params: Option<&P>,
     ) -> Result<(), Error> {
-        self.inner.shared.notify(method, params).await
+        self.live().await?.notify(method, params).await
     }
 
     /// `ping`.
@@ -421,9 +527,48 @@ impl Client {
     /// Closes the connection: calls still waiting fail, an HTTP session is deleted, a stdio
     /// server's stdin is closed and the process waited for (killed after the grace period).
     pub async fn close(self) {
-        self.inner
-            .shared
-            .mark_closed("the client closed the connection");
-        self.inner.shared.transport().close().await;
+        self.inner.closed_by_user.store(true, Ordering::Release);
+        let shared = self.current();
+        shared.mark_closed("the client closed the connection");
+        shared.transport().close().await;
+    }
+}
+
+/// Pings the server every `interval` while the client lives; a failed ping closes the
+/// connection (or makes a new one, with reconnection on).
+async fn keep_alive_loop(inner: Weak<Inner>, interval: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let client = Client { inner };
+        if client.inner.closed_by_user.load(Ordering::Acquire) {
+            return;
+        }
+        let shared = client.current();
+        if shared.closed_reason().is_some() {
+            if client.can_reconnect() {
+                let _ = client.reconnect_from(&shared).await;
+            }
+            continue;
+        }
+        let opts = RequestOpts {
+            timeout: Some(interval),
+            ..RequestOpts::default()
+        };
+        match shared.request::<(), Value>("ping", None, opts).await {
+            // An answer, even an error, means the server is there.
+            Ok(_) | Err(Error::Rpc(_)) => {}
+            Err(e) => {
+                warn!("keep-alive ping failed: {e}");
+                if client.can_reconnect() {
+                    let _ = client.reconnect_from(&shared).await;
+                } else {
+                    shared.mark_closed(&format!("the keep-alive ping failed: {e}"));
+                    shared.transport().shutdown();
+                }
+            }
+        }
     }
 }

@@ -44,9 +44,18 @@ pub enum Error {
     /// The server chose a protocol revision this client does not speak.
     #[error("the server chose protocol version {0:?}, which this client does not speak")]
     UnsupportedVersion(Arc<str>),
-    /// The target could not be understood (a URL scheme this client does not know).
+    /// The target could not be understood (a URL scheme this client does not know, a
+    /// configuration entry, a server or namespaced tool name a pool does not know).
     #[error("invalid target: {0}")]
     InvalidTarget(Arc<str>),
+    /// A call through a [`ClientPool`](crate::ClientPool) failed on one of its servers.
+    #[error("server {server}: {error}")]
+    Server {
+        /// The server's name in the pool.
+        server: Arc<str>,
+        /// What went wrong there.
+        error: Box<Error>,
+    },
 }
 
 impl Error {
@@ -60,10 +69,18 @@ impl Error {
         Error::Protocol(why.to_string().into())
     }
 
+    pub(crate) fn server(name: &str, error: Error) -> Self {
+        Error::Server {
+            server: name.into(),
+            error: Box::new(error),
+        }
+    }
+
     /// The JSON-RPC error, when the server answered with one.
     pub fn rpc(&self) -> Option<&ErrorObject> {
         match self {
             Error::Rpc(e) => Some(e),
+            Error::Server { error, .. } => error.rpc(),
             _ => None,
         }
     }

@@ -6,8 +6,14 @@
 //!   calls that follow every page, and [`Client::request`] for anything else.
 //! - [`ClientBuilder`]: who the client is, the handlers it offers the server (`roots/list`,
 //!   `sampling/createMessage`, `elicitation/create`), the notification callback, timeouts;
-//!   then `connect_stdio` (a child process), `connect_http` (Streamable HTTP) or
-//!   `connect_tcp` (newline-delimited JSON).
+//!   then `connect_stdio` (a child process), `connect_http` (Streamable HTTP, falling back to
+//!   the legacy HTTP+SSE transport), `connect_sse` (legacy HTTP+SSE), `connect_ws`
+//!   (WebSocket) or `connect_tcp` (newline-delimited JSON); `keep_alive` pings, and
+//!   `reconnect` makes network connections again with backoff.
+//! - [`McpServers`], [`ServerConfig`]: the `mcpServers` configuration format hosts share;
+//!   [`ClientBuilder::connect_server`] connects to one entry.
+//! - [`ClientPool`]: several named connections at once, their tools namespaced
+//!   (`server__tool`) and calls routed to the right server.
 //! - [`CallOptions`]: per call timeout, progress callback and `_meta`.
 //! - [`Notification`]: what the server sends unasked.
 //! - [`Error`]: every failure, with the server's JSON-RPC error kept whole.
@@ -43,17 +49,21 @@
 
 mod builder;
 mod client;
+mod config;
 mod elicit;
 mod engine;
 mod error;
 mod notification;
+mod pool;
 mod transport;
 
-pub use builder::ClientBuilder;
+pub use builder::{ClientBuilder, ReconnectPolicy};
 pub use client::{CallOptions, Client};
+pub use config::{McpServers, RemoteServer, ServerConfig, StdioServer};
 pub use elicit::apply_defaults as apply_elicitation_defaults;
 pub use engine::{BoxFuture, ProgressFn};
 pub use error::{Error, Result};
 pub use notification::Notification;
+pub use pool::{ClientPool, DEFAULT_SEPARATOR, PoolTool};
 pub use rune_proto::model;
 pub use rune_proto::{ErrorObject, Id, ProtocolVersion};

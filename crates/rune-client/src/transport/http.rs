@@ -66,7 +66,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// An error with its chain of causes (reqwest's own text is terse).
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -156,7 +156,14 @@ impl Inner {
             *lock(&self.session) = Some(s.clone());
         }
         if !status.is_success() {
-            return Err(self.status_error(resp, had_session).await);
+            let initialize = matches!(
+                msg.kind,
+                Kind::Request {
+                    initialize: true,
+                    ..
+                }
+            );
+            return Err(self.status_error(resp, had_session, initialize).await);
         }
         let Kind::Request { id, .. } = msg.kind else {
             // A notification or an answer: 202, and nothing to read.
@@ -218,7 +225,12 @@ impl Inner {
 
     /// The error for a status that is not a success: the JSON-RPC error in the body if there
     /// is one, else the status and the start of the body.
-    async fn status_error(&self, resp: Response, had_session: bool) -> Error {
+    ///
+    /// An `initialize` answered 400, 404 or 405 stays an [`Error::Http`] (the JSON-RPC error
+    /// in its body, if any, becomes its message) unless the error lists the revisions the
+    /// server speaks: that status is how a server without Streamable HTTP says so, and the
+    /// builder falls back to the legacy HTTP+SSE transport on it.
+    async fn status_error(&self, resp: Response, had_session: bool, initialize: bool) -> Error {
         let status = resp.status();
         if status == StatusCode::NOT_FOUND && had_session {
             return Error::SessionExpired;
@@ -228,7 +240,18 @@ impl Inner {
             .await
             .unwrap_or_default();
         if let Ok(Message::ErrorResponse { error, .. }) = Message::parse(&body) {
-            return Error::Rpc(error);
+            let fallback = initialize && is_fallback_status(status.as_u16());
+            let lists_versions = error
+                .data
+                .as_ref()
+                .is_some_and(|d| d.get("supported").is_some());
+            if !fallback || lists_versions {
+                return Error::Rpc(error);
+            }
+            return Error::Http {
+                status: status.as_u16(),
+                message: error.to_string().into(),
+            };
         }
         let text = String::from_utf8_lossy(&body[..body.len().min(300)])
             .trim()
@@ -331,7 +354,13 @@ impl Inner {
     }
 }
 
-fn is_sse(resp: &Response) -> bool {
+/// The statuses of an `initialize` POST after which the client tries the legacy HTTP+SSE
+/// transport (a server that has no Streamable HTTP endpoint at the URL).
+pub(crate) fn is_fallback_status(status: u16) -> bool {
+    matches!(status, 400 | 404 | 405)
+}
+
+pub(crate) fn is_sse(resp: &Response) -> bool {
     resp.headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -8,11 +8,15 @@
 //! - [`lines`]: newline-delimited JSON over any byte stream: the framing of stdio and TCP.
 //! - [`stdio`]: a spawned server process.
 //! - [`http`]: Streamable HTTP (POST, SSE, sessions, resumption), with [`sse`] for parsing.
+//! - [`legacy_sse`]: the HTTP+SSE transport of 2024-11-05 (GET stream + POST endpoint).
+//! - [`ws`]: WebSocket, one message per text frame.
 
 pub(crate) mod http;
+pub(crate) mod legacy_sse;
 pub(crate) mod lines;
 pub(crate) mod sse;
 pub(crate) mod stdio;
+pub(crate) mod ws;
 
 use std::future::Future;
 use std::pin::Pin;
