@@ -1,6 +1,7 @@
 //! The `rune` command. This crate is glue: argument parsing, configuration, logging set-up;
 //! the work is done by the library crates.
 
+mod client;
 mod config;
 mod install;
 mod mcp_server;
@@ -23,6 +24,8 @@ enum Command {
     McpServer(mcp_server::Args),
     /// Register Rune with MCP clients: `rune mcp install|uninstall|list`.
     Mcp(install::Args),
+    /// Talk to any MCP server: `rune client --stdio CMD | --url URL | --server NAME ...`.
+    Client(client::Args),
 }
 
 fn main() -> ExitCode {
@@ -36,5 +39,6 @@ fn main() -> ExitCode {
             }
         },
         Command::Mcp(args) => install::run(args),
+        Command::Client(args) => client::run(args),
     }
 }
