@@ -117,3 +117,72 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// What `scripts/install-reference-servers.sh` printed: node and the servers' entry scripts.
+pub struct ReferenceServers {
+    pub node: PathBuf,
+    pub everything: PathBuf,
+    pub filesystem: PathBuf,
+}
+
+/// The npm reference servers, or why they are not available.
+pub fn reference_servers() -> Result<&'static ReferenceServers, String> {
+    static SERVERS: OnceLock<Result<ReferenceServers, String>> = OnceLock::new();
+    SERVERS
+        .get_or_init(|| {
+            let out = Command::new("bash")
+                .arg(repo_root().join("scripts/install-reference-servers.sh"))
+                .output()
+                .map_err(|e| format!("cannot run scripts/install-reference-servers.sh: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "scripts/install-reference-servers.sh failed:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            let get = |key: &str| -> Result<PathBuf, String> {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                    .map(PathBuf::from)
+                    .ok_or_else(|| format!("{key} missing from the install script's output"))
+            };
+            Ok(ReferenceServers {
+                node: get("RUNE_REFSERVERS_NODE")?,
+                everything: get("RUNE_REFSERVERS_EVERYTHING")?,
+                filesystem: get("RUNE_REFSERVERS_FILESYSTEM")?,
+            })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Starts `cmd` and waits until its stderr prints `listening on URL`; returns the URL.
+pub fn spawn_listening(mut cmd: Command) -> (ChildGuard, String) {
+    use std::io::BufRead;
+    cmd.stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("spawn the server");
+    let stderr = child.stderr.take().expect("stderr");
+    let guard = ChildGuard(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if !sent && let Some(i) = line.find("listening on ") {
+                let url = line[i + "listening on ".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                let _ = tx.send(url);
+                sent = true;
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the server printed `listening on URL` within 20 s");
+    (guard, url)
+}
