@@ -30,10 +30,15 @@ use crate::client::Client;
 use crate::error::Error;
 
 /// A set of named servers, as read from an `mcpServers` file.
+///
+/// An entry that cannot be read (a missing field, an unset variable) does not spoil the
+/// others: it is kept in `errors`, and [`get`](Self::get) reports it for that name only.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct McpServers {
     /// The servers, by name.
     pub servers: BTreeMap<String, ServerConfig>,
+    /// The entries that could not be read, by name, with why.
+    pub errors: BTreeMap<String, String>,
 }
 
 /// How to reach one server.
@@ -118,13 +123,25 @@ impl McpServers {
             ));
         };
         let mut servers = BTreeMap::new();
+        let mut errors = BTreeMap::new();
         for (name, value) in entries {
-            let entry: Entry = serde_json::from_value(value)
-                .map_err(|e| invalid(format!("server {name:?}: {e}")))?;
-            let config = ServerConfig::from_entry(&name, entry, env)?;
-            servers.insert(name, config);
+            let config = serde_json::from_value::<Entry>(value)
+                .map_err(|e| invalid(format!("server {name:?}: {e}")))
+                .and_then(|entry| ServerConfig::from_entry(&name, entry, env));
+            match config {
+                Ok(c) => {
+                    servers.insert(name, c);
+                }
+                Err(e) => {
+                    let text = match e {
+                        Error::InvalidTarget(m) => m.to_string(),
+                        other => other.to_string(),
+                    };
+                    errors.insert(name, text);
+                }
+            }
         }
-        Ok(McpServers { servers })
+        Ok(McpServers { servers, errors })
     }
 
     /// Reads a configuration file.
@@ -132,16 +149,29 @@ impl McpServers {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
             .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
-        Self::parse(&text).map_err(|e| match e {
+        let mut servers = Self::parse(&text).map_err(|e| match e {
             Error::InvalidTarget(m) => invalid(format!("{}: {m}", path.display())),
             other => other,
-        })
+        })?;
+        for why in servers.errors.values_mut() {
+            *why = format!("{}: {why}", path.display());
+        }
+        Ok(servers)
     }
 
     /// The server called `name`.
     pub fn get(&self, name: &str) -> Result<&ServerConfig, Error> {
+        if let Some(why) = self.errors.get(name) {
+            return Err(invalid(why.clone()));
+        }
         self.servers.get(name).ok_or_else(|| {
-            let known: Vec<&str> = self.servers.keys().map(String::as_str).collect();
+            let mut known: Vec<&str> = self
+                .servers
+                .keys()
+                .chain(self.errors.keys())
+                .map(String::as_str)
+                .collect();
+            known.sort_unstable();
             invalid(if known.is_empty() {
                 format!("no server {name:?}: the configuration lists none")
             } else {
@@ -341,9 +371,21 @@ mod tests {
             (r#"{"other": {}}"#, "mcpServers"),
             (r#"{nope"#, "JSON"),
         ] {
-            let e = McpServers::parse_with(text, &env).expect_err(text);
+            let e = match McpServers::parse_with(text, &env) {
+                Ok(c) => c.get("a").expect_err(text),
+                Err(e) => e,
+            };
             assert!(e.to_string().contains(needle), "{text}: {e}");
         }
+        // One bad entry leaves the others usable.
+        let c = McpServers::parse_with(
+            r#"{"mcpServers": {"bad": {"command": "${NOPE}"}, "good": {"command": "x"}}}"#,
+            &env,
+        )
+        .expect("parse");
+        assert!(c.get("good").is_ok());
+        assert!(c.get("bad").is_err());
+        assert_eq!(c.errors.keys().collect::<Vec<_>>(), ["bad"]);
         let c = McpServers::parse_with(r#"{"servers": {"b": {"command": "x"}}}"#, &env)
             .expect("VS Code's key");
         assert!(c.get("b").is_ok());

@@ -131,7 +131,8 @@ impl ClientPool {
     }
 
     /// Connects to every server of a configuration at once. The pool holds those that
-    /// answered; the others are returned with their errors.
+    /// answered; the others (and the entries the configuration could not read) are returned
+    /// with their errors, sorted by name.
     pub async fn connect_all(
         config: &McpServers,
         builder: ClientBuilder,
@@ -142,11 +143,21 @@ impl ClientPool {
             let builder = builder.clone();
             async move { (name.clone(), pool.connect(name, server, builder).await) }
         });
-        let failures = join_all(attempts)
-            .await
-            .into_iter()
-            .filter_map(|(name, r)| r.err().map(|e| (name, e)))
+        let mut failures: Vec<(String, Error)> = config
+            .errors
+            .iter()
+            .map(|(name, why)| {
+                let e = Error::InvalidTarget(why.as_str().into());
+                (name.clone(), Error::server(name, e))
+            })
             .collect();
+        failures.extend(
+            join_all(attempts)
+                .await
+                .into_iter()
+                .filter_map(|(name, r)| r.err().map(|e| (name, e))),
+        );
+        failures.sort_by(|a, b| a.0.cmp(&b.0));
         (pool, failures)
     }
 

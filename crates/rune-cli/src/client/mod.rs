@@ -229,10 +229,16 @@ fn load_config(args: &Args) -> Result<McpServers, Failure> {
             p
         }
     };
-    McpServers::load(&path).map_err(|e| Failure {
-        code: EXIT_USAGE,
-        message: e.to_string(),
-    })
+    McpServers::load(&path).map_err(config_failure)
+}
+
+/// A configuration problem: a usage error, said without the library's "invalid target".
+fn config_failure(e: Error) -> Failure {
+    let message = match e {
+        Error::InvalidTarget(m) => m.to_string(),
+        other => other.to_string(),
+    };
+    Failure::usage(message)
 }
 
 async fn connect(args: &Args) -> Result<Client, Failure> {
@@ -269,10 +275,7 @@ async fn connect(args: &Args) -> Result<Client, Failure> {
     }
     if let Some(name) = &args.server {
         let config = load_config(args)?;
-        let server = config.get(name).map_err(|e| Failure {
-            code: EXIT_USAGE,
-            message: e.to_string(),
-        })?;
+        let server = config.get(name).map_err(config_failure)?;
         return b
             .connect_server(server)
             .await
@@ -465,7 +468,7 @@ async fn run_command(args: &Args, client: &Client) -> Result<u8, Failure> {
 /// `--all`: every server of the configuration in one pool.
 async fn run_pool(args: &Args) -> Result<u8, Failure> {
     let config = load_config(args)?;
-    if config.servers.is_empty() {
+    if config.servers.is_empty() && config.errors.is_empty() {
         return Err(Failure::usage("the configuration lists no server"));
     }
     let b = builder(args)?;
