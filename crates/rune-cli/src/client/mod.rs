@@ -260,10 +260,14 @@ async fn connect(args: &Args) -> Result<Client, Failure> {
         if let Some(dir) = &args.cwd {
             cmd.current_dir(dir);
         }
-        return b
-            .connect_stdio(cmd)
-            .await
-            .map_err(|e| Failure::client(&format!("cannot start or talk to {program:?}"), &e));
+        let verbose = args.verbose;
+        return b.connect_stdio(cmd).await.map_err(|e| {
+            let mut f = Failure::client(&format!("cannot start or talk to {program:?}"), &e);
+            if !verbose && matches!(e, Error::Closed(_) | Error::Timeout(_)) {
+                f.message.push_str(" (-v shows the server's stderr)");
+            }
+            f
+        });
     }
     if let Some(url) = &args.url {
         let connected = if args.sse {
