@@ -52,7 +52,7 @@
 //! | `file_edit` ([`file_edit_tool`]) | exact-text replacements (each unique unless `all`), unified diff, `dry_run` |
 //! | `create_directory` ([`create_directory_tool`]) | a directory with its missing parents |
 //! | `move_path` ([`move_path_tool`]) | one atomic rename within a root; no overwrite unless asked |
-//! | `text_search` ([`text_search_tool`]) | literal or regex search, parallel `.gitignore`-aware walk, globs, context, capped |
+//! | `text_search` ([`text_search_tool`]) | a literal (memmem), several literals at once (`patterns`, aho-corasick) or a regex, case-insensitive, whole word, `multiline`; parallel `.gitignore`-aware walk, files opened beneath the root, large files streamed in chunks on every CPU; globs, context, progress, cancellation; capped |
 //!
 //! Every tool returns text content for people and models plus `structuredContent` matching
 //! its declared `outputSchema`.
@@ -99,7 +99,7 @@ pub use manage::{create_directory_tool, move_path_tool};
 pub use policy::{Consent, Policy, ToolPolicy};
 pub use read::{file_read_many_tool, file_read_tool};
 use rune_server::ToolDef;
-pub use search::text_search_tool;
+pub use search::{SearchOptions, SearchStats, search, text_search_tool};
 pub use write::{WriteOptions, file_write_tool};
 
 /// Every read-only tool of this crate, sharing one set of roots.
