@@ -8,9 +8,9 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use rune_proto::jsonrpc::code;
 use rune_proto::model::{
-    ClientCapabilities, CreateMessageParams, CreateMessageResult, ElicitRequestParams,
-    ElicitResult, Implementation, InitializeParams, InitializeResult, JsonObject, Root,
-    UnsupportedVersionData,
+    ClientCapabilities, CreateMessageParams, CreateMessageResult, DiscoverResult,
+    ElicitRequestParams, ElicitResult, Implementation, InitializeParams, InitializeResult,
+    JsonObject, Root, UnsupportedVersionData, meta_keys,
 };
 use rune_proto::version::HANDSHAKE_VERSIONS;
 use rune_proto::{Era, ErrorObject, ProtocolVersion};
@@ -57,8 +57,26 @@ pub struct ClientBuilder {
     legacy_fallback: bool,
     keep_alive: Option<Duration>,
     reconnect: Option<ReconnectPolicy>,
+    auto: bool,
     error: Option<Error>,
 }
+
+/// Which era of the protocol a client speaks (see [`ClientBuilder::era`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EraPreference {
+    /// The `initialize` handshake (revisions up to 2025-11-25).
+    Handshake,
+    /// The stateless 2026-07-28 revision: no handshake, `_meta` on every request.
+    Stateless,
+    /// Probe with `server/discover` at 2026-07-28; on any error but `-32022`, or no answer
+    /// within 10 s, fall back to `initialize`.
+    Auto,
+}
+
+/// How long the `server/discover` probe of [`EraPreference::Auto`] waits.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// `UnsupportedProtocolVersion` (2026-07-28).
+const UNSUPPORTED_VERSION: i64 = -32022;
 
 /// How a network connection is made again after it broke (see
 /// [`ClientBuilder::reconnect`]): up to `max_attempts` handshakes, waiting `initial_backoff`
@@ -129,6 +147,7 @@ impl Default for ClientBuilder {
             legacy_fallback: true,
             keep_alive: None,
             reconnect: None,
+            auto: false,
             error: None,
         }
     }
@@ -156,8 +175,34 @@ impl ClientBuilder {
     /// The revision to ask for in `initialize` (default: the newest handshake revision,
     /// 2025-11-25). The server may answer with another one; the client accepts any handshake
     /// revision it speaks.
+    ///
+    /// [`ProtocolVersion::V2026_07_28`] makes the client stateless: no `initialize`, every
+    /// request carries the protocol version, the client's capabilities and its info in
+    /// `_meta`, `server/discover` fetches the server's info at connect, and
+    /// `input_required` results are answered with the handlers and retried.
     pub fn protocol_version(mut self, version: ProtocolVersion) -> Self {
         self.version = version;
+        self.auto = false;
+        self
+    }
+
+    /// Which era to speak. `Stateless` is `protocol_version(V2026_07_28)`; `Handshake` goes
+    /// back to the newest handshake revision if a stateless one was chosen; `Auto` probes
+    /// with `server/discover` and falls back to `initialize` (with the handshake revision
+    /// set by [`protocol_version`](Self::protocol_version), 2025-11-25 by default).
+    pub fn era(mut self, era: EraPreference) -> Self {
+        match era {
+            EraPreference::Stateless => {
+                self.version = ProtocolVersion::V2026_07_28;
+                self.auto = false;
+            }
+            EraPreference::Handshake | EraPreference::Auto => {
+                if self.version.era() != Era::Handshake {
+                    self.version = ProtocolVersion::LATEST_HANDSHAKE;
+                }
+                self.auto = era == EraPreference::Auto;
+            }
+        }
         self
     }
 
@@ -389,7 +434,9 @@ impl ClientBuilder {
                 match self.open(start).await {
                     Ok(c) => Ok((c, Target::Http(url))),
                     Err(Error::Http { status, message })
-                        if self.legacy_fallback && is_fallback_status(status) =>
+                        if self.legacy_fallback
+                            && self.version.era() == Era::Handshake
+                            && is_fallback_status(status) =>
                     {
                         tracing::debug!(
                             "{url}: initialize answered HTTP {status}; trying the legacy HTTP+SSE transport"
@@ -431,29 +478,22 @@ impl ClientBuilder {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        if self.version.era() != Era::Handshake {
-            return Err(Error::UnsupportedVersion(
-                format!(
-                    "{} (this client opens connections with the initialize handshake)",
-                    self.version
-                )
-                .into(),
-            ));
-        }
         Ok(())
     }
 
-    fn capabilities(&self) -> ClientCapabilities {
+    /// The capabilities the handlers make; in 2026-07-28 `roots` has no `listChanged`.
+    fn capabilities(&self, stateless: bool) -> ClientCapabilities {
+        let roots = if stateless {
+            json!({})
+        } else {
+            json!({"listChanged": true})
+        };
         let obj = |v: serde_json::Value| match v {
             serde_json::Value::Object(o) => o,
             _ => JsonObject::new(),
         };
         ClientCapabilities {
-            roots: self
-                .handlers
-                .roots
-                .as_ref()
-                .map(|_| obj(json!({"listChanged": true}))),
+            roots: self.handlers.roots.as_ref().map(|_| obj(roots)),
             sampling: self.handlers.sampling.as_ref().map(|_| JsonObject::new()),
             elicitation: self
                 .handlers
@@ -469,10 +509,28 @@ impl ClientBuilder {
         &self,
         start: impl FnOnce(Sink) -> Arc<dyn Transport>,
     ) -> Result<Connected, Error> {
-        let capabilities = self.capabilities();
         let shared = Shared::new(self.handlers.clone(), start);
         let info = self.info.clone();
-        match initialize(&shared, self.version, capabilities, info, self.timeout).await {
+        let opened = if self.version.era() == Era::Stateless {
+            discover(&shared, self.capabilities(true), info, self.timeout).await
+        } else if self.auto {
+            let limit = self.timeout.map_or(PROBE_TIMEOUT, |t| t.min(PROBE_TIMEOUT));
+            match discover(&shared, self.capabilities(true), info.clone(), Some(limit)).await {
+                Ok(r) => Ok(r),
+                Err(Error::Rpc(e)) if e.code == UNSUPPORTED_VERSION => Err(Error::Rpc(e)),
+                Err(e) => {
+                    tracing::debug!("server/discover failed ({e}); falling back to initialize");
+                    shared.set_envelope(None);
+                    shared.transport().unnegotiated();
+                    let caps = self.capabilities(false);
+                    initialize(&shared, self.version, caps, info, self.timeout).await
+                }
+            }
+        } else {
+            let caps = self.capabilities(false);
+            initialize(&shared, self.version, caps, info, self.timeout).await
+        };
+        match opened {
             Ok((init, version)) => Ok(Connected {
                 shared,
                 init,
@@ -485,6 +543,66 @@ impl ClientBuilder {
             }
         }
     }
+}
+
+/// Opens a 2026-07-28 connection: every later request carries the `_meta` envelope, and
+/// `server/discover` says who the server is and what it can do.
+async fn discover(
+    shared: &Arc<Shared>,
+    capabilities: ClientCapabilities,
+    client_info: Implementation,
+    timeout: Option<Duration>,
+) -> Result<(InitializeResult, ProtocolVersion), Error> {
+    let version = ProtocolVersion::V2026_07_28;
+    let encode = |v: Result<serde_json::Value, serde_json::Error>| {
+        v.map_err(|e| Error::protocol(format!("the request envelope does not encode: {e}")))
+    };
+    let mut envelope = JsonObject::new();
+    envelope.insert(meta_keys::PROTOCOL_VERSION.into(), version.as_str().into());
+    envelope.insert(
+        meta_keys::CLIENT_CAPABILITIES.into(),
+        encode(serde_json::to_value(capabilities))?,
+    );
+    envelope.insert(
+        meta_keys::CLIENT_INFO.into(),
+        encode(serde_json::to_value(client_info))?,
+    );
+    shared.set_envelope(Some(envelope));
+    shared.transport().negotiated(version);
+    let opts = RequestOpts {
+        timeout,
+        ..RequestOpts::default()
+    };
+    let result: DiscoverResult = shared
+        .request::<(), _>("server/discover", None, opts)
+        .await?;
+    if !result
+        .supported_versions
+        .iter()
+        .any(|v| v == version.as_str())
+    {
+        return Err(Error::UnsupportedVersion(
+            format!(
+                "the server speaks {:?}, not {version}",
+                result.supported_versions
+            )
+            .into(),
+        ));
+    }
+    let server_info = result
+        .meta
+        .as_ref()
+        .and_then(|m| m.get(meta_keys::SERVER_INFO))
+        .and_then(|v| serde_json::from_value::<Implementation>(v.clone()).ok())
+        .unwrap_or_else(|| Implementation::new("unknown", ""));
+    let init = InitializeResult {
+        protocol_version: version.as_str().to_owned(),
+        capabilities: result.capabilities,
+        server_info,
+        instructions: result.instructions,
+        meta: result.meta,
+    };
+    Ok((init, version))
 }
 
 async fn initialize(

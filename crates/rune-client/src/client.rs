@@ -15,6 +15,7 @@ use rune_proto::model::{
     ReadResourceResult, Resource, ResourceTemplate, ServerCapabilities, SetLevelParams, Tool,
     UriParams,
 };
+use rune_proto::model::{InputRequest, InputRequiredResult};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -27,6 +28,8 @@ use crate::error::Error;
 
 /// The most pages one `list_*` call follows.
 const MAX_PAGES: usize = 1000;
+/// The most `input_required` rounds one 2026-07-28 request goes through.
+const MAX_INPUT_ROUNDS: usize = 16;
 
 /// Options of one call: its timeout, a progress callback, extra `_meta`.
 #[derive(Clone, Default)]
@@ -282,6 +285,9 @@ impl Client {
     ) -> Result<R, Error> {
         let opts = self.opts(options);
         let shared = self.live().await?;
+        if shared.is_stateless() {
+            return stateless_request(&shared, method, params, opts).await;
+        }
         match shared.request(method, params, opts.clone()).await {
             // The server never ran it: send it again on a new connection.
             Err(Error::SessionExpired) if self.can_reconnect() => {
@@ -532,6 +538,83 @@ impl Client {
         shared.mark_closed("the client closed the connection");
         shared.transport().close().await;
     }
+}
+
+/// A 2026-07-28 request: honours `resultType`. An `input_required` result is answered with
+/// the host's handlers, then the same request is sent again (with a new id) carrying
+/// `inputResponses` under the server's keys and its `requestState` unchanged, for at most
+/// [`MAX_INPUT_ROUNDS`] rounds.
+async fn stateless_request<P: Serialize + ?Sized, R: DeserializeOwned>(
+    shared: &Arc<Shared>,
+    method: &str,
+    params: Option<&P>,
+    opts: RequestOpts,
+) -> Result<R, Error> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "resultType", default)]
+        result_type: Option<String>,
+    }
+    let bad = |what: String| Error::protocol(format!("{method}: {what}"));
+    let mut current: Option<Value> = match params {
+        Some(p) => Some(
+            serde_json::to_value(p).map_err(|e| bad(format!("the params do not encode: {e}")))?,
+        ),
+        None => None,
+    };
+    for round in 0..MAX_INPUT_ROUNDS {
+        let raw = shared
+            .request_raw(method, current.as_ref(), opts.clone())
+            .await?;
+        let head: Head = serde_json::from_str(raw.get())
+            .map_err(|e| bad(format!("the result does not decode: {e}")))?;
+        match head.result_type.as_deref() {
+            None | Some("complete") => {
+                return serde_json::from_str(raw.get())
+                    .map_err(|e| bad(format!("the result does not decode: {e}")));
+            }
+            Some("input_required") => {}
+            Some(other) => return Err(bad(format!("unknown resultType {other:?}"))),
+        }
+        let interim: InputRequiredResult = serde_json::from_str(raw.get())
+            .map_err(|e| bad(format!("the input_required result does not decode: {e}")))?;
+        if interim.input_requests.is_none() && interim.request_state.is_none() {
+            return Err(bad(
+                "an input_required result with neither inputRequests nor requestState".into(),
+            ));
+        }
+        let mut responses = JsonObject::new();
+        let asked = interim.input_requests.is_some();
+        for (key, request) in interim.input_requests.unwrap_or_default() {
+            let request: InputRequest = serde_json::from_value(request)
+                .map_err(|e| bad(format!("input request {key:?} does not decode: {e}")))?;
+            debug!("{method}: the server asks for {} ({key})", request.method);
+            let answer = shared.fulfil(&request.method, request.params).await?;
+            responses.insert(key, answer);
+        }
+        let mut next = match current.take() {
+            Some(Value::Object(o)) => o,
+            None => JsonObject::new(),
+            Some(_) => return Err(bad("the params must be a JSON object".into())),
+        };
+        next.remove("inputResponses");
+        next.remove("requestState");
+        if asked {
+            next.insert("inputResponses".into(), Value::Object(responses));
+        }
+        if let Some(state) = interim.request_state {
+            next.insert("requestState".into(), Value::String(state));
+        }
+        if !asked {
+            // Only state to hand back: the server is still working; back off a little.
+            let wait = 50u64.saturating_mul(1 << round.min(2)).min(250);
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+        current = Some(Value::Object(next));
+    }
+    Err(bad(format!(
+        "still input_required after {MAX_INPUT_ROUNDS} rounds"
+    )))
 }
 
 /// Pings the server every `interval` while the client lives; a failed ping closes the

@@ -73,6 +73,9 @@ pub(crate) struct Shared {
     /// Server requests being served, by id, so `notifications/cancelled` can abort them.
     served: Mutex<HashMap<Id, AbortHandle>>,
     handlers: Handlers,
+    /// The `_meta` every request carries on a 2026-07-28 connection (protocol version,
+    /// client capabilities, client info); `None` on a handshake connection.
+    envelope: Mutex<Option<JsonObject>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -130,11 +133,66 @@ impl Shared {
             state: Mutex::new(State::default()),
             served: Mutex::new(HashMap::new()),
             handlers,
+            envelope: Mutex::new(None),
         })
     }
 
     pub(crate) fn transport(&self) -> &dyn Transport {
         &*self.transport
+    }
+
+    /// Makes every later request carry `envelope` in its `_meta` (2026-07-28), or stops it.
+    pub(crate) fn set_envelope(&self, envelope: Option<JsonObject>) {
+        *lock(&self.envelope) = envelope;
+    }
+
+    /// Whether this connection speaks the stateless revision (2026-07-28).
+    pub(crate) fn is_stateless(&self) -> bool {
+        lock(&self.envelope).is_some()
+    }
+
+    /// Fulfils one MRTR input request (2026-07-28) with the host's handler, returning the
+    /// whole result object the server gets back in `inputResponses`.
+    pub(crate) async fn fulfil(&self, method: &str, params: Option<Value>) -> Result<Value, Error> {
+        let missing = || {
+            Error::protocol(format!(
+                "the server asked for {method}, which this client has no handler for"
+            ))
+        };
+        let out = match method {
+            "roots/list" => {
+                let h = self.handlers.roots.clone().ok_or_else(missing)?;
+                let roots = h().await.map_err(Error::Rpc)?;
+                serde_json::to_value(ListRootsResult { roots, meta: None })
+            }
+            "sampling/createMessage" => {
+                let h = self.handlers.sampling.clone().ok_or_else(missing)?;
+                let p = decode_value::<CreateMessageParams>(params).map_err(Error::Rpc)?;
+                serde_json::to_value(h(p).await.map_err(Error::Rpc)?)
+            }
+            "elicitation/create" => {
+                let h = self.handlers.elicitation.clone().ok_or_else(missing)?;
+                let p = decode_value::<ElicitRequestParams>(params).map_err(Error::Rpc)?;
+                let form = p.mode.as_deref().is_none_or(|m| m == "form");
+                let schema = if form {
+                    p.requested_schema.clone()
+                } else {
+                    None
+                };
+                let mut r = h(p).await.map_err(Error::Rpc)?;
+                if let (Some(schema), ElicitAction::Accept) = (schema, r.action) {
+                    let content = r.content.get_or_insert_with(JsonObject::new);
+                    crate::elicit::apply_defaults(&schema, content);
+                }
+                serde_json::to_value(r)
+            }
+            other => {
+                return Err(Error::protocol(format!(
+                    "the server asked for input with an unknown method {other:?}"
+                )));
+            }
+        };
+        out.map_err(|e| Error::protocol(format!("the answer to {method} does not encode: {e}")))
     }
 
     /// Sends a request and waits for its answer, raw.
@@ -145,7 +203,8 @@ impl Shared {
         opts: RequestOpts,
     ) -> Result<Box<RawValue>, Error> {
         let id = Id::Int(self.next_id.fetch_add(1, Ordering::Relaxed));
-        let bytes = encode_request(&id, method, params, &opts)?;
+        let envelope = lock(&self.envelope).clone();
+        let bytes = encode_request(&id, method, params, &opts, envelope.as_ref())?;
         let (tx, rx) = oneshot::channel();
         {
             let mut st = lock(&self.state);
@@ -164,8 +223,8 @@ impl Shared {
         let mut guard = CallGuard {
             shared: self,
             id: &id,
-            // `initialize` must never be cancelled.
-            cancel: !initialize,
+            // `initialize` and `server/discover` must never be cancelled.
+            cancel: !initialize && method != "server/discover",
             reason: "the caller dropped the request",
             armed: true,
         };
@@ -553,10 +612,11 @@ fn encode_request<P: Serialize + ?Sized>(
     method: &str,
     params: Option<&P>,
     opts: &RequestOpts,
+    envelope: Option<&JsonObject>,
 ) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(128);
     let bad = || Error::protocol(format!("the params of {method} could not be serialized"));
-    if opts.progress.is_some() || opts.meta.is_some() {
+    if opts.progress.is_some() || opts.meta.is_some() || envelope.is_some() {
         let mut v = match params {
             Some(p) => serde_json::to_value(p).map_err(|_| bad())?,
             None => Value::Object(JsonObject::new()),
@@ -573,6 +633,9 @@ fn encode_request<P: Serialize + ?Sized>(
             *meta = Value::Object(JsonObject::new());
         }
         if let Value::Object(meta) = meta {
+            for (k, v) in envelope.into_iter().flatten() {
+                meta.insert(k.clone(), v.clone());
+            }
             // Merged key by key: what the caller put in `_meta` stays.
             if let Some(extra) = &opts.meta {
                 for (k, v) in extra {
@@ -603,5 +666,10 @@ fn encode_request<P: Serialize + ?Sized>(
 fn decode<T: DeserializeOwned>(params: Option<&RawValue>) -> Result<T, ErrorObject> {
     let text = params.map_or("{}", RawValue::get);
     serde_json::from_str(text)
+        .map_err(|e| ErrorObject::new(code::INVALID_PARAMS, format!("Invalid params: {e}")))
+}
+
+fn decode_value<T: DeserializeOwned>(params: Option<Value>) -> Result<T, ErrorObject> {
+    serde_json::from_value(params.unwrap_or_else(|| Value::Object(JsonObject::new())))
         .map_err(|e| ErrorObject::new(code::INVALID_PARAMS, format!("Invalid params: {e}")))
 }

@@ -10,6 +10,13 @@
 //!   the legacy HTTP+SSE transport), `connect_sse` (legacy HTTP+SSE), `connect_ws`
 //!   (WebSocket) or `connect_tcp` (newline-delimited JSON); `keep_alive` pings, and
 //!   `reconnect` makes network connections again with backoff.
+//! - The stateless 2026-07-28 revision: [`ClientBuilder::protocol_version`] with
+//!   [`ProtocolVersion::V2026_07_28`] (or [`ClientBuilder::era`] with
+//!   [`EraPreference::Auto`], which probes with `server/discover` and falls back to
+//!   `initialize`). No handshake: every request carries the protocol version, the client's
+//!   capabilities and info in `_meta`; `input_required` results are answered with the same
+//!   handlers and the request retried; over HTTP the `Mcp-Method`/`Mcp-Name` headers are sent
+//!   and there is no session.
 //! - [`McpServers`], [`ServerConfig`]: the `mcpServers` configuration format hosts share;
 //!   [`ClientBuilder::connect_server`] connects to one entry.
 //! - [`ClientPool`]: several named connections at once, their tools namespaced
@@ -57,7 +64,7 @@ mod notification;
 mod pool;
 mod transport;
 
-pub use builder::{ClientBuilder, ReconnectPolicy};
+pub use builder::{ClientBuilder, EraPreference, ReconnectPolicy};
 pub use client::{CallOptions, Client};
 pub use config::{McpServers, RemoteServer, ServerConfig, StdioServer};
 pub use elicit::apply_defaults as apply_elicitation_defaults;

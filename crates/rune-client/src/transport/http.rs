@@ -1,4 +1,8 @@
-//! Streamable HTTP (revisions 2025-03-26 … 2025-11-25).
+//! Streamable HTTP (revisions 2025-03-26 … 2025-11-25, and the stateless 2026-07-28).
+//!
+//! On a 2026-07-28 connection every POST also carries `Mcp-Method` and, on `tools/call`,
+//! `prompts/get` and `resources/read`, `Mcp-Name`; there is no session, no GET stream and no
+//! DELETE (the server mints no session id, and the engine never calls `ready`).
 //!
 //! - Every message is one POST to the endpoint, with `Accept: application/json,
 //!   text/event-stream`. A request's answer comes back as a JSON body or as an SSE stream that
@@ -12,13 +16,15 @@
 //!   by default) and GETs with `Last-Event-ID`, until the response arrives.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Response, StatusCode, Url};
-use rune_proto::{Id, Message, ProtocolVersion};
+use rune_proto::{Era, Id, Message, ProtocolVersion};
+use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -29,6 +35,8 @@ use crate::error::Error;
 
 const SESSION: HeaderName = HeaderName::from_static("mcp-session-id");
 const VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const METHOD: HeaderName = HeaderName::from_static("mcp-method");
+const NAME: HeaderName = HeaderName::from_static("mcp-name");
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 const POST_ACCEPT: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
 const SSE: HeaderValue = HeaderValue::from_static("text/event-stream");
@@ -52,6 +60,8 @@ struct Inner {
     opts: HttpOptions,
     session: Mutex<Option<HeaderValue>>,
     version: Mutex<Option<HeaderValue>>,
+    /// The connection speaks 2026-07-28: `Mcp-Method` and `Mcp-Name` go on every POST.
+    stateless: AtomicBool,
     sink: Sink,
     stop: CancellationToken,
     /// The SSE streams of requests still waiting for their response, by request id.
@@ -99,6 +109,7 @@ pub(crate) fn connect(
             opts,
             session: Mutex::new(None),
             version: Mutex::new(None),
+            stateless: AtomicBool::new(false),
             sink,
             stop: CancellationToken::new(),
             streams: Mutex::new(HashMap::new()),
@@ -144,8 +155,13 @@ impl Inner {
         let req = self
             .headers(self.client.post(self.url.clone()))
             .header(CONTENT_TYPE, JSON)
-            .header(ACCEPT, POST_ACCEPT)
-            .body(msg.bytes);
+            .header(ACCEPT, POST_ACCEPT);
+        let req = if self.stateless.load(Ordering::Acquire) {
+            mirror_headers(req, &msg.bytes)
+        } else {
+            req
+        }
+        .body(msg.bytes);
         let resp = self.send_request(req, "POST").await?;
         let status = resp.status();
         if let Kind::Request {
@@ -354,6 +370,70 @@ impl Inner {
     }
 }
 
+/// Adds the 2026-07-28 headers that mirror the body: `Mcp-Method` on every message,
+/// `Mcp-Name` (`params.name`, or `params.uri` for `resources/read`) on the three methods that
+/// name what they act on.
+fn mirror_headers(mut req: reqwest::RequestBuilder, body: &[u8]) -> reqwest::RequestBuilder {
+    let Ok(Value::Object(msg)) = serde_json::from_slice::<Value>(body) else {
+        return req;
+    };
+    let Some(method) = msg.get("method").and_then(Value::as_str) else {
+        return req;
+    };
+    if let Ok(v) = HeaderValue::from_str(&header_text(method)) {
+        req = req.header(METHOD, v);
+    }
+    let key = match method {
+        "tools/call" | "prompts/get" => "name",
+        "resources/read" => "uri",
+        _ => return req,
+    };
+    if let Some(name) = msg
+        .get("params")
+        .and_then(|p| p.get(key))
+        .and_then(Value::as_str)
+        && let Ok(v) = HeaderValue::from_str(&header_text(name))
+    {
+        req = req.header(NAME, v);
+    }
+    req
+}
+
+/// A header value as 2026-07-28 sends it: plain visible ASCII as is; anything else (or text
+/// that already looks like the sentinel, or has surrounding spaces) as `=?base64?…?=`.
+pub(crate) fn header_text(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && text.trim() == text
+        && !text.starts_with("=?base64?");
+    if plain {
+        text.to_owned()
+    } else {
+        format!("=?base64?{}?=", base64(text.as_bytes()))
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// The statuses of an `initialize` POST after which the client tries the legacy HTTP+SSE
 /// transport (a server that has no Streamable HTTP endpoint at the URL).
 pub(crate) fn is_fallback_status(status: u16) -> bool {
@@ -487,6 +567,14 @@ impl Transport for Http {
 
     fn negotiated(&self, version: ProtocolVersion) {
         *lock(&self.0.version) = Some(HeaderValue::from_static(version.as_str()));
+        self.0
+            .stateless
+            .store(version.era() == Era::Stateless, Ordering::Release);
+    }
+
+    fn unnegotiated(&self) {
+        *lock(&self.0.version) = None;
+        self.0.stateless.store(false, Ordering::Release);
     }
 
     fn ready(&self) -> BoxFut<'_, ()> {
@@ -521,5 +609,19 @@ impl Transport for Http {
                 rt.spawn(async move { inner.delete_session().await });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_text;
+
+    #[test]
+    fn header_values() {
+        assert_eq!(header_text("get_weather"), "get_weather");
+        assert_eq!(header_text("file:///a b.txt"), "file:///a b.txt");
+        assert_eq!(header_text("héllo"), "=?base64?aMOpbGxv?=");
+        assert_eq!(header_text(" x"), "=?base64?IHg=?=");
+        assert_eq!(header_text("=?base64?x?="), "=?base64?PT9iYXNlNjQ/eD89?=");
     }
 }

@@ -67,6 +67,10 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// The handshake chose this revision (HTTP sends it as `MCP-Protocol-Version` from now on).
     fn negotiated(&self, _version: ProtocolVersion) {}
 
+    /// Forgets the revision `negotiated` set (a failed 2026-07-28 probe, before the
+    /// `initialize` fallback).
+    fn unnegotiated(&self) {}
+
     /// The handshake is over (`notifications/initialized` sent): HTTP opens its GET stream,
     /// and the returned future waits until the server answered that GET (so that what the
     /// server sends there right after is not lost).
