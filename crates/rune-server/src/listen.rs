@@ -3,7 +3,8 @@
 //! `tcp://HOST:PORT` serves newline-delimited JSON to each TCP client, one connection per
 //! client, exactly like stdio. Port 0 picks a free port; the bound address is logged to
 //! stderr as `listening on tcp://…`. HTTP (Streamable HTTP, legacy SSE) and WebSocket live in
-//! the `rune-http` crate, whose `listen::serve_url` takes every scheme.
+//! the `rune-http` crate, whose `listen::serve_url` takes every scheme and whose
+//! `listen::main` is a whole `main` for a server program.
 
 use std::io;
 
@@ -57,63 +58,5 @@ async fn serve_tcp(server: &Server, addr: &str) -> io::Result<()> {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
         });
-    }
-}
-
-/// A whole `main` for a small server program: reads `--listen URL` (stdio without it) and
-/// `--help` from the command line, runs `server` on a current-thread runtime, and turns
-/// errors into a message on stderr and a failing exit code.
-///
-/// ```no_run
-/// # fn build() -> rune_server::Server { rune_server::Server::builder("x", "1").build() }
-/// fn main() -> std::process::ExitCode {
-///     rune_server::listen::main("my_server", build())
-/// }
-/// ```
-pub fn main(program: &str, server: Server) -> std::process::ExitCode {
-    use std::process::ExitCode;
-    let mut args = std::env::args().skip(1);
-    let mut listen = None;
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--listen" => match args.next() {
-                Some(url) => listen = Some(url),
-                None => {
-                    eprintln!("{program}: --listen needs a URL, e.g. tcp://127.0.0.1:9000");
-                    return ExitCode::from(2);
-                }
-            },
-            "-h" | "--help" => {
-                println!("usage: {program} [--listen tcp://HOST:PORT]   (stdio without --listen)");
-                return ExitCode::SUCCESS;
-            }
-            other => {
-                eprintln!("{program}: unknown argument {other:?} (try --help)");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("{program}: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = rt.block_on(async move {
-        match listen {
-            None => server.serve_stdio().await,
-            Some(url) => serve_url(&server, &url).await,
-        }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{program}: {e}");
-            ExitCode::FAILURE
-        }
     }
 }
