@@ -6,17 +6,16 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use common::{bin, bounded, init_tracing, spawn_listening};
+use common::{Seen, bin, bounded, init_tracing, read_request, spawn_listening};
 use rune_client::model::{
     Content, CreateMessageResult, ElicitAction, ElicitResult, Role, meta_keys,
 };
 use rune_client::{Client, ClientBuilder, EraPreference, ProtocolVersion};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 fn text(content: &[Content]) -> String {
@@ -171,54 +170,6 @@ async fn auto_era_picks_stateless_then_handshake() {
         client.close().await;
     })
     .await;
-}
-
-/// One request as the scripted server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    headers: HashMap<String, String>,
-    body: Value,
-}
-
-async fn read_request(stream: &mut TcpStream) -> Option<Seen> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let method = lines.next()?.split(' ').next()?.to_owned();
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = buf[head_end..].to_vec();
-    while body.len() < len {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    Some(Seen {
-        method,
-        headers,
-        body,
-    })
 }
 
 async fn respond(stream: &mut TcpStream, status: &str, body: &str) {

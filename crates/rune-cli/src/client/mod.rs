@@ -349,6 +349,43 @@ async fn run_async(args: Args) -> Result<u8, Failure> {
     out
 }
 
+/// Prints a tool list, as JSON or as text.
+fn print_tools(args: &Args, tools: &[Value]) -> Result<(), Failure> {
+    if args.json {
+        print_json(&serde_json::json!({ "tools": tools }))
+    } else {
+        print!("{}", output::tools(tools));
+        Ok(())
+    }
+}
+
+/// The `tools/call` params of `tools call NAME --args JSON`.
+fn call_params(name: &str, arguments: Option<&str>) -> Result<CallToolParams, Failure> {
+    Ok(CallToolParams {
+        name: name.to_owned(),
+        arguments: json_object(arguments, "--args")?,
+        input_responses: None,
+        request_state: None,
+        meta: None,
+    })
+}
+
+/// Shows a call's result; the exit code says whether the tool reported an error.
+fn report_call<T: Serialize>(
+    args: &Args,
+    name: &str,
+    result: Result<T, rune_client::Error>,
+) -> Result<u8, Failure> {
+    let r = result.map_err(|e| Failure::client(&format!("tools/call {name}"), &e))?;
+    let v = to_value(&r);
+    show(args, v.clone(), output::call_result)?;
+    let code = tool_code(&v);
+    if code != 0 {
+        eprintln!("rune client: the tool {name} returned an error result");
+    }
+    Ok(code)
+}
+
 fn tool_code(result: &Value) -> u8 {
     if result.get("isError").and_then(Value::as_bool) == Some(true) {
         EXIT_TOOL_ERROR
@@ -381,31 +418,12 @@ async fn run_command(args: &Args, client: &Client) -> Result<u8, Failure> {
                 .await
                 .map_err(|e| Failure::client("tools/list", &e))?;
             let tools = values(&tools);
-            if args.json {
-                print_json(&serde_json::json!({ "tools": tools }))?;
-            } else {
-                print!("{}", output::tools(&tools));
-            }
+            print_tools(args, &tools)?;
         }
         Command::Tools(ToolsCmd::Call { name, args: a }) => {
-            let params = CallToolParams {
-                name: name.clone(),
-                arguments: json_object(a.as_deref(), "--args")?,
-                input_responses: None,
-                request_state: None,
-                meta: None,
-            };
-            let r = client
-                .call_tool_with(&params, CallOptions::new())
-                .await
-                .map_err(|e| Failure::client(&format!("tools/call {name}"), &e))?;
-            let v = to_value(&r);
-            show(args, v.clone(), output::call_result)?;
-            let code = tool_code(&v);
-            if code != 0 {
-                eprintln!("rune client: the tool {name} returned an error result");
-            }
-            return Ok(code);
+            let params = call_params(name, a.as_deref())?;
+            let r = client.call_tool_with(&params, CallOptions::new()).await;
+            return report_call(args, name, r);
         }
         Command::Resources(ResourcesCmd::List) => {
             let list = client
@@ -503,32 +521,13 @@ async fn run_pool_command(args: &Args, pool: &ClientPool, failed: usize) -> Resu
                     }
                 }
             }
-            if args.json {
-                print_json(&serde_json::json!({ "tools": tools }))?;
-            } else {
-                print!("{}", output::tools(&tools));
-            }
+            print_tools(args, &tools)?;
             Ok(code)
         }
         Command::Tools(ToolsCmd::Call { name, args: a }) => {
-            let params = CallToolParams {
-                name: name.clone(),
-                arguments: json_object(a.as_deref(), "--args")?,
-                input_responses: None,
-                request_state: None,
-                meta: None,
-            };
-            let r = pool
-                .call_tool_with(&params, CallOptions::new())
-                .await
-                .map_err(|e| Failure::client(&format!("tools/call {name}"), &e))?;
-            let v = to_value(&r);
-            show(args, v.clone(), output::call_result)?;
-            let code = tool_code(&v);
-            if code != 0 {
-                eprintln!("rune client: the tool {name} returned an error result");
-            }
-            Ok(code)
+            let params = call_params(name, a.as_deref())?;
+            let r = pool.call_tool_with(&params, CallOptions::new()).await;
+            report_call(args, name, r)
         }
         Command::Ping => {
             let mut code = partial;

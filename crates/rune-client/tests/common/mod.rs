@@ -186,3 +186,56 @@ pub fn spawn_listening(mut cmd: Command) -> (ChildGuard, String) {
         .expect("the server printed `listening on URL` within 20 s");
     (guard, url)
 }
+
+/// One request as a scripted HTTP/1.1 server saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: serde_json::Value,
+}
+
+/// Reads one request (head and `Content-Length` body) from a scripted server's socket.
+pub async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Seen> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = tokio::io::AsyncReadExt::read(stream, &mut chunk)
+            .await
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let method = lines.next()?.split(' ').next()?.to_owned();
+    let headers: std::collections::HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < len {
+        let n = tokio::io::AsyncReadExt::read(stream, &mut chunk)
+            .await
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    Some(Seen {
+        method,
+        headers,
+        body,
+    })
+}
