@@ -1,0 +1,1 @@
+//! The C ABI of Rune (see `include/rune.h`).

@@ -1,0 +1,1 @@
+//! AI model providers behind one async interface.

@@ -1,0 +1,1 @@
+//! The sandboxed `shell_exec` tool.
