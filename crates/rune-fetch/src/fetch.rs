@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::Url;
 use reqwest::header::{self, HeaderMap};
@@ -160,8 +160,9 @@ pub enum FetchError {
     /// More redirects than allowed.
     #[error("too many redirects (more than {0}); the last went to {1}")]
     TooManyRedirects(usize, String),
-    /// The deadline passed.
-    #[error("timed out after {secs} s fetching {url}", secs = .0.as_secs_f64(), url = .1)]
+    /// A time limit passed: the whole call's deadline, the wait for a connection, or the
+    /// wait between reads.
+    #[error("timed out fetching {url} (after {secs:.1} s)", url = .1, secs = .0.as_secs_f64())]
     Timeout(Duration, String),
     /// No connection, or the request failed before a response.
     #[error("could not fetch {url}: {message}")]
@@ -375,12 +376,12 @@ impl Fetcher {
         Ok(())
     }
 
-    fn request_error(&self, url: &Url, e: &reqwest::Error) -> FetchError {
+    fn request_error(&self, url: &Url, e: &reqwest::Error, started: Instant) -> FetchError {
         if let Some(r) = refused_in(e) {
             return FetchError::Refused(r);
         }
         if e.is_timeout() {
-            return FetchError::Timeout(self.opts.timeout, url.to_string());
+            return FetchError::Timeout(started.elapsed(), url.to_string());
         }
         FetchError::Request {
             url: url.to_string(),
@@ -395,6 +396,7 @@ impl Fetcher {
         refresh: bool,
         progress: Progress<'_>,
     ) -> Result<Fetched, FetchError> {
+        let started = Instant::now();
         let mut redirects: Vec<String> = Vec::new();
         let cache = self.cache.as_ref().filter(|_| method == Method::Get);
         loop {
@@ -446,7 +448,10 @@ impl Fetcher {
                     req = req.header(header::IF_MODIFIED_SINCE, lm);
                 }
             }
-            let mut resp = req.send().await.map_err(|e| self.request_error(&url, &e))?;
+            let mut resp = req
+                .send()
+                .await
+                .map_err(|e| self.request_error(&url, &e, started))?;
             // The resolver only returned checked addresses; this confirms the connection
             // really went to one (and covers IP literals the same way).
             if let Some(peer) = resp.remote_addr()
@@ -500,7 +505,7 @@ impl Fetcher {
             }
             let (body, truncated) = match method {
                 Method::Head => (Vec::new(), false),
-                Method::Get => self.read_body(&url, &mut resp, progress).await?,
+                Method::Get => self.read_body(&url, &mut resp, progress, started).await?,
             };
             let stored = if truncated {
                 None
@@ -555,6 +560,7 @@ impl Fetcher {
         url: &Url,
         resp: &mut reqwest::Response,
         progress: Progress<'_>,
+        started: Instant,
     ) -> Result<(Vec<u8>, bool), FetchError> {
         let max = usize::try_from(self.opts.max_bytes).unwrap_or(usize::MAX);
         let total = resp.content_length();
@@ -581,7 +587,7 @@ impl Fetcher {
                 }
                 Ok(None) => return Ok((body, false)),
                 Err(e) if e.is_timeout() => {
-                    return Err(FetchError::Timeout(self.opts.read_timeout, url.to_string()));
+                    return Err(FetchError::Timeout(started.elapsed(), url.to_string()));
                 }
                 Err(e) => {
                     return Err(FetchError::Body {
