@@ -415,9 +415,8 @@ impl Cache {
             return Some(e.clone());
         }
         let disk = self.disk.as_ref()?;
-        if lock(&disk.index).get(key).is_none() {
-            return None;
-        }
+        // Known to this process's index (which also keeps its recency)?
+        lock(&disk.index).get(key)?;
         let path = disk.path(key);
         let read = tokio::task::spawn_blocking(move || read_entry(&path)).await;
         match read {

@@ -24,6 +24,15 @@ fn default_max_length() -> u64 {
     DEFAULT_MAX_LENGTH
 }
 
+/// The schema of [`Method`] as clients like it: a plain string `enum` (documented variants
+/// would make a `oneOf` of constants).
+#[derive(JsonSchema)]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+enum MethodName {
+    GET,
+    HEAD,
+}
+
 /// Arguments of `web_fetch`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +41,7 @@ pub struct WebFetchArgs {
     pub url: String,
     /// `GET` (default) for the content, `HEAD` for the status and headers only.
     #[serde(default)]
+    #[schemars(with = "MethodName")]
     pub method: Method,
     /// Return the body as served instead of converting HTML to Markdown (default false).
     #[serde(default)]
