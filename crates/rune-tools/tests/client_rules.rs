@@ -21,10 +21,61 @@ async fn every_tool(s: &Sandbox) -> Client {
         roots,
         rune_tools::WriteOptions::default(),
     ));
+    // web_fetch (crate rune-fetch), allowed to reach the tests' loopback server.
+    let fetch = rune_fetch::FetchOptions {
+        allow_loopback: true,
+        cache: rune_fetch::CacheOptions {
+            dir: None,
+            ..rune_fetch::CacheOptions::default()
+        },
+        ..rune_fetch::FetchOptions::default()
+    };
+    tools.push(rune_fetch::web_fetch_tool(fetch).unwrap());
     Client::start(tools).await
 }
 
-const ALL: [&str; 10] = [
+/// A web server on 127.0.0.1 for web_fetch: `/marker` is a small HTML page with a marker,
+/// `/big` about 2 MB of text; the connection closes after each answer.
+async fn local_web() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head);
+                let (ctype, body) = if head.starts_with("GET /big ") {
+                    let big: String = (0..40_000)
+                        .map(|i| format!("line {i:06} of a long page, with padding\n"))
+                        .collect();
+                    ("text/plain", big)
+                } else {
+                    (
+                        "text/html",
+                        "<html><body><h1>marker-7f3a</h1><p>on the page</p></body></html>".into(),
+                    )
+                };
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    base
+}
+
+const ALL: [&str; 11] = [
     "file_read",
     "file_read_many",
     "list_directory",
@@ -35,6 +86,7 @@ const ALL: [&str; 10] = [
     "file_edit",
     "create_directory",
     "move_path",
+    "web_fetch",
 ];
 
 #[tokio::test]
@@ -58,8 +110,8 @@ async fn every_tool_is_served_with_all_four_hints() {
         ] {
             assert!(a[hint].is_boolean(), "{name}: {hint} missing in {a}");
         }
-        // Local files only: never the open world.
-        assert_eq!(a["openWorldHint"], false, "{name}");
+        // Local files only: never the open world; web_fetch is the one that reaches it.
+        assert_eq!(a["openWorldHint"], name == "web_fetch", "{name}");
         let writes = ["file_write", "file_edit", "create_directory", "move_path"].contains(&name);
         // Codex runs read-only tools without asking: only the true readers may say so.
         assert_eq!(a["readOnlyHint"], !writes, "{name}");
@@ -196,6 +248,16 @@ async fn structured_content_carries_the_payload_itself() {
     );
     let r = c.call("file_info", json!({"path": "notes.txt"})).await.ok();
     assert_eq!(r.structured()["size"], 24);
+    let web = local_web().await;
+    let r = c
+        .call("web_fetch", json!({"url": format!("{web}/marker")}))
+        .await
+        .ok();
+    let st = r.structured().to_string();
+    assert!(
+        st.contains("marker-7f3a") && st.contains("on the page"),
+        "{st}"
+    );
 }
 
 #[tokio::test]
@@ -216,6 +278,7 @@ async fn big_results_stay_under_the_clients_limits_and_say_how_to_continue() {
         .unwrap();
     }
     let mut c = every_tool(&s).await;
+    let web = local_web().await;
     let calls = [
         ("file_read", json!({"path": "big.txt"})),
         (
@@ -224,6 +287,7 @@ async fn big_results_stay_under_the_clients_limits_and_say_how_to_continue() {
         ),
         ("list_directory", json!({"path": "many"})),
         ("directory_tree", json!({"path": "."})),
+        ("web_fetch", json!({"url": format!("{web}/big")})),
     ];
     for (tool, args) in calls {
         let r = c.call(tool, args).await.ok();
