@@ -18,8 +18,13 @@ async fn every_tool(s: &Sandbox) -> Client {
     let mut tools = rune_tools::read_tools(roots.clone());
     tools.extend(rune_tools::search_tools(roots.clone()));
     tools.extend(rune_tools::write_tools(
-        roots,
+        roots.clone(),
         rune_tools::WriteOptions::default(),
+    ));
+    // shell_exec (crate rune-shell), with its default options.
+    tools.push(rune_shell::shell_exec_tool(
+        roots,
+        rune_shell::ShellOptions::default(),
     ));
     // web_fetch (crate rune-fetch), allowed to reach the tests' loopback server.
     let fetch = rune_fetch::FetchOptions {
@@ -75,7 +80,7 @@ async fn local_web() -> String {
     base
 }
 
-const ALL: [&str; 11] = [
+const ALL: [&str; 12] = [
     "file_read",
     "file_read_many",
     "list_directory",
@@ -87,6 +92,7 @@ const ALL: [&str; 11] = [
     "create_directory",
     "move_path",
     "web_fetch",
+    "shell_exec",
 ];
 
 #[tokio::test]
@@ -110,9 +116,25 @@ async fn every_tool_is_served_with_all_four_hints() {
         ] {
             assert!(a[hint].is_boolean(), "{name}: {hint} missing in {a}");
         }
-        // Local files only: never the open world; web_fetch is the one that reaches it.
-        assert_eq!(a["openWorldHint"], name == "web_fetch", "{name}");
-        let writes = ["file_write", "file_edit", "create_directory", "move_path"].contains(&name);
+        // Local files only: never the open world; web_fetch and shell_exec (a program may do
+        // anything its sandbox lets it) are the ones that reach it.
+        assert_eq!(
+            a["openWorldHint"],
+            ["web_fetch", "shell_exec"].contains(&name),
+            "{name}"
+        );
+        let writes = [
+            "file_write",
+            "file_edit",
+            "create_directory",
+            "move_path",
+            "shell_exec",
+        ]
+        .contains(&name);
+        if name == "shell_exec" {
+            // Destructive, so every client asks before running a command.
+            assert_eq!(a["destructiveHint"], true);
+        }
         // Codex runs read-only tools without asking: only the true readers may say so.
         assert_eq!(a["readOnlyHint"], !writes, "{name}");
         if !writes {
@@ -258,6 +280,12 @@ async fn structured_content_carries_the_payload_itself() {
         st.contains("marker-7f3a") && st.contains("on the page"),
         "{st}"
     );
+    let r = c
+        .call("shell_exec", json!({"argv": ["cat", "notes.txt"]}))
+        .await
+        .ok();
+    assert_eq!(r.structured()["stdout"], "marker-7f3a in the file\n");
+    assert_eq!(r.structured()["exit_code"], 0);
 }
 
 #[tokio::test]
@@ -288,6 +316,7 @@ async fn big_results_stay_under_the_clients_limits_and_say_how_to_continue() {
         ("list_directory", json!({"path": "many"})),
         ("directory_tree", json!({"path": "."})),
         ("web_fetch", json!({"url": format!("{web}/big")})),
+        ("shell_exec", json!({"argv": ["cat", "big.txt"]})),
     ];
     for (tool, args) in calls {
         let r = c.call(tool, args).await.ok();
