@@ -69,6 +69,12 @@ impl<T> Table<T> {
     }
 
     fn invalid(&self, handle: usize) -> FfiError {
+        if handle == 0 {
+            return FfiError::new(
+                rune_status::RUNE_ERROR_NULL_POINTER,
+                format!("the {} handle is NULL", self.kind),
+            );
+        }
         FfiError::new(
             rune_status::RUNE_ERROR_INVALID_HANDLE,
             format!(

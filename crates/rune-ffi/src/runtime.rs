@@ -34,6 +34,7 @@ fn start() -> Result<Runtime, String> {
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .try_init();
     }
+    ignore_sigpipe();
     let workers = std::thread::available_parallelism()
         .map(|n| n.get().min(4))
         .unwrap_or(2);
@@ -43,4 +44,25 @@ fn start() -> Result<Runtime, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start Rune's threads: {e}"))
+}
+
+/// A write to a pipe or socket whose reader is gone raises SIGPIPE, whose default action
+/// kills the process. Rust programs ignore it from `main`; a C program usually does not, so a
+/// stdio server that exits, or a client that hangs up, would kill the embedding program
+/// instead of failing one call with `EPIPE`. When SIGPIPE still has its default action, Rune
+/// ignores it (as the Rust runtime does); a handler or disposition the program chose is left
+/// alone. Child processes Rune starts get the default action back (`std::process` resets it).
+fn ignore_sigpipe() {
+    #[cfg(unix)]
+    {
+        // SAFETY: sigaction with a NULL new action only reads the current one into `old`, a
+        // zeroed sigaction the kernel fills in.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let read = unsafe { libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) };
+        if read == 0 && old.sa_sigaction == libc::SIG_DFL {
+            // SAFETY: SIG_IGN is a valid disposition for SIGPIPE; nothing else is changed.
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        }
+    }
 }
