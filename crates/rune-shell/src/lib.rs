@@ -86,4 +86,4 @@ pub mod tool;
 
 pub use options::{Limits, ShellOptions};
 pub use sandbox::{Applied, Mechanism, SandboxReport, probe};
-pub use tool::{ShellExecOutput, shell_exec_tool};
+pub use tool::{ShellExecOutput, run_argv, shell_exec_tool};

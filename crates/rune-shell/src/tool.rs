@@ -215,10 +215,41 @@ async fn exec(
     req: Request,
     cx: RequestContext,
 ) -> Result<CallToolResult, HandlerError> {
-    let prepared = match plan(&roots, &opts, req) {
-        Ok(p) => p,
-        Err(msg) => return Ok(CallToolResult::error(msg)),
+    match execute(&roots, &opts, req, Some(cx)).await {
+        Ok((out, held)) => Ok(result(out, held)),
+        Err(RunError::Spawn(msg)) => Ok(CallToolResult::error(msg)),
+        Err(RunError::Cancelled) => Err(HandlerError::failed(
+            "cancelled: the command and everything it started were killed",
+        )),
+    }
+}
+
+/// Runs `argv` as `shell_exec` does (same checks, same sandbox, same result), without MCP:
+/// no progress notifications and no cancellation. For embedders and benchmarks; a refusal
+/// or a failure to start is the `Err` message.
+pub async fn run_argv(
+    roots: &Roots,
+    opts: &ShellOptions,
+    argv: Vec<String>,
+) -> Result<ShellExecOutput, String> {
+    let req = Request {
+        argv: Some(argv),
+        command: None,
+        common: CommonArgs::default(),
     };
+    match execute(roots, opts, req, None).await {
+        Ok((out, _)) => Ok(out),
+        Err(RunError::Spawn(msg)) => Err(msg),
+        Err(RunError::Cancelled) => Err("cancelled".into()),
+    }
+}
+
+async fn execute(
+    roots: &Roots,
+    opts: &ShellOptions,
+    req: Request,
+    cx: Option<RequestContext>,
+) -> Result<(ShellExecOutput, bool), RunError> {
     let Planned {
         spec,
         argv,
@@ -226,18 +257,14 @@ async fn exec(
         cwd,
         tmp,
         prepared,
-    } = prepared;
+    } = plan(roots, opts, req).map_err(RunError::Spawn)?;
     let applied = prepared.applied;
-    let outcome = run::run(spec, prepared.setup, Some(cx)).await;
+    let outcome = run::run(spec, prepared.setup, cx).await;
     drop(prepared.cgroup);
     drop(tmp);
-    match outcome {
-        Ok(o) => Ok(result(argv, program, cwd, o, applied)),
-        Err(RunError::Spawn(msg)) => Ok(CallToolResult::error(msg)),
-        Err(RunError::Cancelled) => Err(HandlerError::failed(
-            "cancelled: the command and everything it started were killed",
-        )),
-    }
+    let o = outcome?;
+    let held = o.pipes_held_open;
+    Ok((output(argv, program, cwd, o, applied), held))
 }
 
 struct Planned {
@@ -473,15 +500,15 @@ pub(crate) fn signal_name(sig: i32) -> Option<&'static str> {
     })
 }
 
-fn result(
+fn output(
     argv: Vec<String>,
     program: PathBuf,
     cwd: PathBuf,
     o: Outcome,
     sandbox: Applied,
-) -> CallToolResult {
+) -> ShellExecOutput {
     let truncated = o.stdout.omitted() > 0 || o.stderr.omitted() > 0;
-    let out = ShellExecOutput {
+    ShellExecOutput {
         argv,
         program: program.to_string_lossy().into_owned(),
         cwd: cwd.to_string_lossy().into_owned(),
@@ -497,7 +524,11 @@ fn result(
         stderr_bytes: o.stderr.total(),
         truncated,
         sandbox,
-    };
+    }
+}
+
+/// The tool result: a text for people and models, and the structured output.
+fn result(out: ShellExecOutput, pipes_held_open: bool) -> CallToolResult {
     let ended = match (out.exit_code, out.signal) {
         (_, Some(s)) => format!(
             "killed by signal {s}{}",
@@ -514,19 +545,19 @@ fn result(
         shown(&out.argv),
         out.duration_ms
     );
-    if o.timed_out {
+    if out.timed_out {
         text.push_str(
             "; TIMED OUT: the command and everything it started were killed (ask for a longer \
              timeout_secs if it needs more time)",
         );
     }
-    if o.pipes_held_open {
+    if pipes_held_open {
         text.push_str(
             "; its output pipes were still held open by a process outside its group, and \
              reading stopped",
         );
     }
-    if truncated {
+    if out.truncated {
         text.push_str("; output truncated in the middle (see the marker)");
     }
     if !out.sandbox.missing.is_empty() {
