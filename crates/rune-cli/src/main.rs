@@ -1,6 +1,7 @@
 //! The `rune` command. This crate is glue: argument parsing, configuration, logging set-up;
 //! the work is done by the library crates.
 
+mod chat;
 mod client;
 mod config;
 mod install;
@@ -26,6 +27,10 @@ enum Command {
     Mcp(install::Args),
     /// Talk to any MCP server: `rune client --stdio CMD | --url URL | --server NAME ...`.
     Client(client::Args),
+    /// Chat with a model that uses MCP servers' tools: `rune chat --provider P --model M`.
+    Chat(chat::ChatArgs),
+    /// List a provider's models: `rune models --provider P`.
+    Models(chat::ModelsArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +45,7 @@ fn main() -> ExitCode {
         },
         Command::Mcp(args) => install::run(args),
         Command::Client(args) => client::run(args),
+        Command::Chat(args) => chat::run_chat(args),
+        Command::Models(args) => chat::run_models(args),
     }
 }

@@ -6,7 +6,7 @@
 //! `--all` (every server of that file at once, tools namespaced `server__tool`).
 
 mod output;
-mod words;
+pub(crate) mod words;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -183,7 +183,7 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn init_logging(verbose: bool) {
+pub(crate) fn init_logging(verbose: bool) {
     let default = if verbose { "debug" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUNE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
