@@ -8,7 +8,7 @@ use rune_server::{HandlerError, RequestContext, ToolDef};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::fetch::{CacheStatus, FetchError, FetchOptions, Fetched, Fetcher, Method};
+use crate::fetch::{CacheStatus, FetchError, FetchOptions, Fetched, Fetcher, Method, Progress};
 use crate::render::{self, Format, Rendered};
 
 /// Characters returned when `max_length` is not given: about 5k tokens, well under the
@@ -234,39 +234,39 @@ fn text_of(out: &WebFetchOutput) -> String {
     t
 }
 
-/// Runs one call.
-pub(crate) async fn call(
-    fetcher: &Fetcher,
-    args: WebFetchArgs,
-    cx: &RequestContext,
-) -> Result<CallToolResult, HandlerError> {
-    let report = |n: u64, total: Option<u64>| {
-        cx.progress(n as f64, total.map(|t| t as f64), Some("downloading"));
-    };
-    let fetched = fetcher
-        .fetch(&args.url, args.method, args.refresh, &report)
-        .await
-        .map_err(|e: FetchError| HandlerError::failed(e.to_string()))?;
-    let (out, rendered) = output(&args.url, &fetched, &args).await?;
-    if fetched.status >= 400 {
-        let (excerpt, _) = render::page(&rendered.text, rendered.chars, 0, 1000);
-        let mut msg = format!(
-            "HTTP {} {} from {}",
-            fetched.status,
-            reason(fetched.status),
-            out.final_url
-        );
-        if !excerpt.trim().is_empty() {
-            msg.push_str(&format!("; the page says:\n{}", excerpt.trim()));
+impl Fetcher {
+    /// Runs one `web_fetch` call: what the tool's handler does, without a request context
+    /// (progress goes to `progress`). For embedders and benchmarks.
+    pub async fn call_tool(
+        &self,
+        args: WebFetchArgs,
+        progress: Progress<'_>,
+    ) -> Result<CallToolResult, HandlerError> {
+        let fetched = self
+            .fetch(&args.url, args.method, args.refresh, progress)
+            .await
+            .map_err(|e: FetchError| HandlerError::failed(e.to_string()))?;
+        let (out, rendered) = output(&args.url, &fetched, &args).await?;
+        if fetched.status >= 400 {
+            let (excerpt, _) = render::page(&rendered.text, rendered.chars, 0, 1000);
+            let mut msg = format!(
+                "HTTP {} {} from {}",
+                fetched.status,
+                reason(fetched.status),
+                out.final_url
+            );
+            if !excerpt.trim().is_empty() {
+                msg.push_str(&format!("; the page says:\n{}", excerpt.trim()));
+            }
+            return Ok(CallToolResult::error(msg));
         }
-        return Ok(CallToolResult::error(msg));
-    }
-    let text = text_of(&out);
-    match serde_json::to_value(&out) {
-        Ok(v) => Ok(CallToolResult::new(vec![Content::text(text)]).with_structured(v)),
-        Err(e) => Err(HandlerError::failed(format!(
-            "the result could not be serialized: {e}"
-        ))),
+        let text = text_of(&out);
+        match serde_json::to_value(&out) {
+            Ok(v) => Ok(CallToolResult::new(vec![Content::text(text)]).with_structured(v)),
+            Err(e) => Err(HandlerError::failed(format!(
+                "the result could not be serialized: {e}"
+            ))),
+        }
     }
 }
 
@@ -292,7 +292,12 @@ pub fn tool(fetcher: Arc<Fetcher>) -> ToolDef {
          local addresses are refused; responses are cached per HTTP rules.",
         move |args: WebFetchArgs, cx: RequestContext| {
             let fetcher = fetcher.clone();
-            async move { call(&fetcher, args, &cx).await }
+            async move {
+                let report = |n: u64, total: Option<u64>| {
+                    cx.progress(n as f64, total.map(|t| t as f64), Some("downloading"));
+                };
+                fetcher.call_tool(args, &report).await
+            }
         },
     )
     .title("Fetch a web page")
