@@ -65,7 +65,10 @@ async fn main() {
     let s = TestServer::start(move |req: &Request| match req.path.as_str() {
         "/cached" => Reply::status(
             200,
-            &[("Content-Type", "text/html"), ("Cache-Control", "max-age=3600")],
+            &[
+                ("Content-Type", "text/html"),
+                ("Cache-Control", "max-age=3600"),
+            ],
             h2.clone(),
         ),
         "/html" => Reply::ok("text/html", h2.clone()),

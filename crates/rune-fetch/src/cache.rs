@@ -476,7 +476,12 @@ impl Cache {
 
 impl Disk {
     fn open(dir: &Path, budget: u64) -> std::io::Result<Disk> {
-        std::fs::create_dir_all(dir)?;
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        // What was fetched is kept in clear: the directories made here are the user's alone.
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir)?;
         let mut files = Vec::new();
         for e in std::fs::read_dir(dir)? {
             let e = e?;

@@ -191,7 +191,7 @@ async fn no_store_and_uncacheable_responses_always_go_to_the_origin() {
 
 #[tokio::test]
 async fn the_disk_store_outlives_the_process_memory_and_stays_within_its_budget() {
-    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
     let s = TestServer::start(|req: &Request| {
         // Incompressible bodies of 40 KB (xorshift), distinct per path.
         let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ req.path.len() as u64;
@@ -214,10 +214,19 @@ async fn the_disk_store_outlives_the_process_memory_and_stays_within_its_budget(
     })
     .await;
     let mut o = opts();
-    o.cache.dir = Some(dir.path().to_owned());
+    let root = tmp.path().join("rune").join("fetch");
+    o.cache.dir = Some(root.clone());
     o.cache.disk_bytes = 100_000;
     let f = fetcher(o.clone());
     get(&f, &s.url("/a")).await.unwrap();
+    // The directories it made are private: the cache holds fetched pages in clear.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&root).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+    let dir = root;
     // A new fetcher on the same directory: nothing in memory, the entry comes from disk.
     let g = fetcher(o.clone());
     let hit = get(&g, &s.url("/a")).await.unwrap();
@@ -230,12 +239,12 @@ async fn the_disk_store_outlives_the_process_memory_and_stays_within_its_budget(
     }
     let bytes = g.disk_cache_bytes().unwrap();
     assert!(bytes <= 100_000, "{bytes} bytes on disk");
-    let on_disk: u64 = std::fs::read_dir(dir.path())
+    let on_disk: u64 = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().metadata().unwrap().len())
         .sum();
     assert!(on_disk <= 100_000, "{on_disk} bytes in the directory");
-    let files = std::fs::read_dir(dir.path()).unwrap().count();
+    let files = std::fs::read_dir(&dir).unwrap().count();
     assert!((1..4).contains(&files), "{files} files");
     // "/a" was the oldest: evicted, so a fresh fetcher must ask the origin again.
     let h = fetcher(o);
@@ -245,12 +254,12 @@ async fn the_disk_store_outlives_the_process_memory_and_stays_within_its_budget(
     );
     assert_eq!(s.hits("/a"), 2);
     // A corrupt file is a miss, not an error.
-    for e in std::fs::read_dir(dir.path()).unwrap() {
+    for e in std::fs::read_dir(&dir).unwrap() {
         std::fs::write(e.unwrap().path(), b"not an entry").unwrap();
     }
     let k = fetcher({
         let mut o = opts();
-        o.cache.dir = Some(dir.path().to_owned());
+        o.cache.dir = Some(dir.clone());
         o
     });
     assert_eq!(
