@@ -398,9 +398,14 @@ impl Fetcher {
     ) -> Result<Fetched, FetchError> {
         let started = Instant::now();
         let mut redirects: Vec<String> = Vec::new();
-        let cache = self.cache.as_ref().filter(|_| method == Method::Get);
+        let gets = self.cache.as_ref().filter(|_| method == Method::Get);
         loop {
             self.check_url(&url)?;
+            // The fragment is never sent; it must not split the cache either.
+            url.set_fragment(None);
+            // A URL with credentials is personal: neither served from nor kept in the cache
+            // (whose files would hold it in clear).
+            let cache = gets.filter(|_| url.username().is_empty() && url.password().is_none());
             let key = cache::key(method.as_str(), url.as_str());
             let cached = match cache {
                 Some(c) => c.get(&key).await,

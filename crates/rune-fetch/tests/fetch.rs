@@ -75,6 +75,21 @@ async fn fresh_responses_are_served_from_the_cache_without_asking() {
         .unwrap();
     assert_eq!(c.cache(), CacheStatus::Miss);
     assert_eq!(s.hits("/p"), 2);
+    // The fragment is not part of the key (it is never sent).
+    let d = get(&f, &format!("{}#section-2", s.url("/p")))
+        .await
+        .unwrap();
+    assert_eq!(d.cache(), CacheStatus::Hit);
+    // A URL with credentials is neither served from the cache nor stored in it.
+    let with_creds = format!("http://user:pw@{}/p", s.addr);
+    for _ in 0..2 {
+        assert_eq!(
+            get(&f, &with_creds).await.unwrap().cache(),
+            CacheStatus::Off
+        );
+    }
+    assert_eq!(s.hits("/p"), 4);
+    assert!(s.requests("/p")[3].header("Authorization").is_some());
 }
 
 #[tokio::test]
