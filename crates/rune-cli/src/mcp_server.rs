@@ -58,6 +58,10 @@ pub(crate) struct Args {
     /// Do not write the audit log.
     #[arg(long, conflicts_with = "audit_log")]
     no_audit: bool,
+    /// Serve web_fetch: fetch public http(s) URLs, HTML as Markdown, cached. Private and
+    /// local addresses are refused (see [fetch] in the configuration file).
+    #[arg(long)]
+    web_fetch: bool,
 }
 
 /// The settings after merging the file and the flags.
@@ -72,6 +76,8 @@ pub(crate) struct Settings {
     pub(crate) audit: Option<rune_tools::audit::AuditConfig>,
     pub(crate) tools: Vec<(String, rune_tools::ToolPolicy)>,
     pub(crate) http: rune_http::HttpOptions,
+    /// web_fetch, when served.
+    pub(crate) fetch: Option<rune_fetch::FetchOptions>,
 }
 
 /// Where the audit log goes when nothing says.
@@ -190,6 +196,7 @@ pub(crate) fn settings(args: Args) -> Result<Settings, Box<dyn std::error::Error
         });
         http.auth = Some(rune_http::BearerAuth { tokens, metadata });
     }
+    let fetch = args.web_fetch.then(rune_fetch::FetchOptions::default);
     Ok(Settings {
         roots,
         log_level,
@@ -200,6 +207,7 @@ pub(crate) fn settings(args: Args) -> Result<Settings, Box<dyn std::error::Error
         audit,
         tools,
         http,
+        fetch,
     })
 }
 
@@ -210,15 +218,22 @@ fn server(settings: &Settings) -> Result<Server, Box<dyn std::error::Error>> {
         .iter()
         .map(|r| r.display().to_string())
         .collect();
-    let mut builder = Server::builder("rune", env!("CARGO_PKG_VERSION"))
-        .instructions(format!(
-            "Rune's built-in file tools. Files are accessible only inside these roots: {}. \
-             Relative paths are relative to the first root.",
-            roots.join(", ")
-        ))
-        .advertise_tools();
+    let mut instructions = format!(
+        "Rune's built-in file tools. Files are accessible only inside these roots: {}. \
+         Relative paths are relative to the first root.",
+        roots.join(", ")
+    );
     let mut tools = rune_tools::read_tools(guard.clone());
     tools.extend(rune_tools::search_tools(guard.clone()));
+    if let Some(opts) = &settings.fetch {
+        tools.push(rune_fetch::web_fetch_tool(opts.clone())?);
+        instructions.push_str(
+            " web_fetch fetches public http(s) URLs (private and local addresses are refused).",
+        );
+    }
+    let mut builder = Server::builder("rune", env!("CARGO_PKG_VERSION"))
+        .instructions(instructions)
+        .advertise_tools();
     let writers = rune_tools::write_tools(guard.clone(), rune_tools::WriteOptions::default());
     let mut policy = Policy::new(guard).client_roots(settings.client_roots);
     if settings.allow_write {
@@ -230,7 +245,9 @@ fn server(settings: &Settings) -> Result<Server, Box<dyn std::error::Error>> {
     {
         let mut all = tools.clone();
         all.extend(writers.iter().cloned());
-        let unknown = policy.unknown_tools(&all);
+        let mut unknown = policy.unknown_tools(&all);
+        // Configurable whether or not it is served.
+        unknown.retain(|t| *t != "web_fetch");
         if !unknown.is_empty() {
             let known: Vec<&str> = all.iter().map(|t| t.name()).collect();
             return Err(format!(
