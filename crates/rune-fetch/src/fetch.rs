@@ -473,10 +473,14 @@ impl Fetcher {
             if status == 304
                 && let Some(old) = cached
             {
-                let entry = Arc::new(Entry::new(
-                    cache::renewed(&old.meta, &headers),
-                    old.body.clone(),
-                ));
+                let renewed = Entry::new(cache::renewed(&old.meta, &headers), old.body.clone());
+                // Same body, same type: the text already made from it still holds.
+                for (new, was) in renewed.rendered.iter().zip(&old.rendered) {
+                    if let Some(r) = was.get() {
+                        let _ = new.set(r.clone());
+                    }
+                }
+                let entry = Arc::new(renewed);
                 if let Some(c) = cache {
                     c.put(key, entry.clone()).await;
                 }
