@@ -228,3 +228,63 @@ async fn models_lists_and_provider_errors_exit_1() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not found (HTTP 404)"), "{stderr}");
 }
+
+/// A server's `sampling/createMessage`, sent while its tool runs, is answered by the chat's
+/// own provider and model (with `--allow-sampling`) and refused without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampling_requests_are_answered_by_the_chat_model() {
+    let call = || {
+        Reply::ndjson(vec![
+            br#"{"model":"m","message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"conformance-server__test_sampling","arguments":{"prompt":"What is 2+2?"}}}]},"done":true,"done_reason":"stop"}
+"#
+            .to_vec(),
+        ])
+    };
+    for allow in [true, false] {
+        let mut script = vec![call()];
+        if allow {
+            // The sampling request: a whole (non-streamed) answer.
+            script.push(Reply::json(
+                200,
+                r#"{"model":"m","message":{"role":"assistant","content":"Four."},"done":true,"done_reason":"stop"}"#,
+            ));
+        }
+        script.push(ollama_text("Done."));
+        let server = MockServer::start(script).await.expect("model server");
+        let mut args = vec![
+            "chat".into(),
+            "--provider".into(),
+            "ollama".into(),
+            "--base-url".into(),
+            server.url().to_owned(),
+            "--model".into(),
+            "m".into(),
+            "--mcp".into(),
+            common::bin("conformance_server").display().to_string(),
+            "--yes".into(),
+            "-p".into(),
+            "Use the sampling tool".into(),
+        ];
+        if allow {
+            args.push("--allow-sampling".into());
+        }
+        let out = rune(args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let reqs = server.requests();
+        let last = reqs.last().expect("requests").json();
+        let tool = tool_message(&last);
+        if allow {
+            assert_eq!(reqs.len(), 3);
+            let sampling = reqs[1].json();
+            assert_eq!(sampling["stream"], false);
+            assert_eq!(sampling["messages"][0]["content"], "What is 2+2?");
+            assert_eq!(sampling["options"]["num_predict"], 100);
+            assert_eq!(tool["content"], "LLM response: Four.");
+        } else {
+            assert_eq!(reqs.len(), 2, "no sampling request reached the model");
+            let content = tool["content"].as_str().unwrap_or("");
+            assert!(content.contains("rejected"), "{tool}");
+        }
+    }
+}
