@@ -5,6 +5,8 @@
 //!
 //! - [`jsonrpc`]: [`Message::parse`] decodes one message borrowing from the input (method name
 //!   and params stay slices of the buffer); `write_*` functions encode into a `Vec<u8>`.
+//! - [`json`]: a JSON writer for string-heavy results (tool results), several times faster
+//!   than `serde_json` on text and byte-identical to it.
 //! - [`version`]: [`ProtocolVersion`], the revisions 2024-11-05 … 2026-07-28, and the
 //!   questions the engine asks of them (batches allowed? `resultType`? which not-found code?).
 //! - [`model`]: the wire types (tools, resources, prompts, content, capabilities, sampling,
@@ -31,6 +33,7 @@
 
 #![deny(missing_docs)]
 
+pub mod json;
 pub mod jsonrpc;
 pub mod model;
 pub mod version;

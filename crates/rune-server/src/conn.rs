@@ -408,6 +408,10 @@ impl Sink {
 /// Results that carry `_meta`, so the engine can stamp the server's identity on 2026 ones.
 pub(crate) trait WireResult: Serialize {
     fn meta_mut(&mut self) -> &mut Option<JsonObject>;
+    /// Appends the result's JSON.
+    fn encode(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
 }
 
 macro_rules! wire_result {
@@ -418,11 +422,20 @@ macro_rules! wire_result {
     )*};
 }
 
+/// Tool results are mostly text: written with `rune_proto::json`'s word-at-a-time escaper.
+impl WireResult for CallToolResult {
+    fn meta_mut(&mut self) -> &mut Option<JsonObject> {
+        &mut self.meta
+    }
+    fn encode(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        rune_proto::json::write_call_tool_result(out, self)
+    }
+}
+
 wire_result!(
     InitializeResult,
     DiscoverResult,
     ListToolsResult,
-    CallToolResult,
     ListResourcesResult,
     ListResourceTemplatesResult,
     ReadResourceResult,
@@ -474,7 +487,7 @@ fn write_result<T: WireResult>(
     }
     jsonrpc::begin_response(out, id);
     let body = out.len();
-    if serde_json::to_writer(&mut *out, &result).is_err() {
+    if result.encode(out).is_err() {
         out.truncate(start);
         jsonrpc::write_error(
             out,

@@ -410,6 +410,18 @@ impl Roots {
                 roots: roots(),
             });
         }
+        // The common case first: a path without symbolic links, confirmed by the kernel in
+        // one walk beneath the root's handle.
+        if let Some(found) = self.resolve_plain(&joined, scope.as_ref(), &input) {
+            return found;
+        }
+        if crate::inline::active() {
+            // The slow path below may block; the caller retries on the blocking pool.
+            return Err(GuardError::Io {
+                path: input,
+                source: crate::inline::give_up(),
+            });
+        }
         // Resolution: follow symbolic links; the real place must be inside a root too.
         let canonical = match std::fs::canonicalize(&joined) {
             Ok(c) => c,
@@ -475,6 +487,70 @@ impl Roots {
 }
 
 impl Roots {
+    /// The fast path of [`Roots::resolve`], for a `joined` path that passed the lexical
+    /// checks: when no component of it is a symbolic link (which `openat2` with
+    /// `RESOLVE_NO_SYMLINKS` beneath the innermost root's handle confirms in one call) its
+    /// canonical form is the root's canonical path joined with the rest, with no
+    /// `canonicalize` (a `readlink` per component) and no second lookup. `None` sends the
+    /// caller to the general path: a link somewhere, a path that does not exist, a special
+    /// file, a scope to check against canonical paths, a kernel without `openat2`, or (in a
+    /// non-blocking [`crate::inline`] attempt) a directory entry not in memory.
+    fn resolve_plain(
+        &self,
+        joined: &Path,
+        scope: Option<&Scope>,
+        input: &str,
+    ) -> Option<Result<ResolvedPath, GuardError>> {
+        use rustix::fs::{FileType, Mode, OFlags};
+        let (root, rel) = self
+            .roots
+            .iter()
+            .filter_map(|r| {
+                joined
+                    .strip_prefix(&r.canonical)
+                    .or_else(|_| joined.strip_prefix(&r.given))
+                    .ok()
+                    .map(|rel| (r, rel))
+            })
+            .min_by_key(|(_, rel)| rel.as_os_str().len())?;
+        let rel = if rel.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            rel.to_path_buf()
+        };
+        // O_PATH: nothing is opened for reading, so a device's driver is never called.
+        let fd = rustix::fs::openat2(
+            &root.dir,
+            &rel,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            beneath_flags(),
+        )
+        .ok()?;
+        let st = rustix::fs::fstat(&fd).ok()?;
+        drop(fd);
+        let kind = match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => Kind::File,
+            FileType::Directory => Kind::Dir,
+            _ => return None,
+        };
+        let absolute = if rel == Path::new(".") {
+            root.canonical.clone()
+        } else {
+            root.canonical.join(&rel)
+        };
+        if scope.is_some_and(|s| !s.admits(&absolute)) {
+            return None;
+        }
+        Some(Ok(ResolvedPath {
+            root: root.clone(),
+            rel,
+            absolute,
+            input: input.to_owned(),
+            kind,
+        }))
+    }
+
     /// Resolves a path to write, which may not exist yet: its parent must resolve to a
     /// directory inside a root, and its last component must be a plain name (no `.` or
     /// `..`). With `create_dirs`, missing parent directories are created beneath the root.
@@ -719,19 +795,19 @@ impl ResolvedPath {
     /// symbolic link and without blocking; anything but a regular file is refused after
     /// opening (checked on the open handle).
     pub fn open_file(&self) -> Result<std::fs::File, GuardError> {
+        self.open_file_with_metadata().map(|(f, _)| f)
+    }
+
+    /// [`ResolvedPath::open_file`], also returning the metadata read from the open handle.
+    pub fn open_file_with_metadata(
+        &self,
+    ) -> Result<(std::fs::File, std::fs::Metadata), GuardError> {
         if self.kind == Kind::Dir {
             return Err(GuardError::IsADirectory {
                 path: self.input.clone(),
             });
         }
-        let mut o = OpenOptions::new();
-        o.read(true).follow(FollowSymlinks::No).nonblock(true);
-        let f = self
-            .root
-            .dir
-            .open_with(&self.rel, &o)
-            .map_err(|e| open_error(&self.input, e))?
-            .into_std();
+        let f = self.open_beneath()?;
         let md = f.metadata().map_err(|e| self.io(e))?;
         let ft = md.file_type();
         if ft.is_dir() {
@@ -745,7 +821,40 @@ impl ResolvedPath {
                 kind: std_special_kind(&ft),
             });
         }
-        Ok(f)
+        Ok((f, md))
+    }
+
+    /// Opens the file for reading beneath the root: `openat2` with `RESOLVE_BENEATH` and
+    /// `RESOLVE_NO_SYMLINKS` (the relative path is symlink-free, so a link found now was
+    /// swapped in), `O_NOFOLLOW | O_NONBLOCK | O_NOCTTY`; through `cap-std` where the kernel
+    /// has no `openat2`.
+    fn open_beneath(&self) -> Result<std::fs::File, GuardError> {
+        use rustix::fs::{Mode, OFlags};
+        let flags =
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        match rustix::fs::openat2(
+            &self.root.dir,
+            &self.rel,
+            flags,
+            Mode::empty(),
+            beneath_flags(),
+        ) {
+            Ok(fd) => Ok(std::fs::File::from(fd)),
+            // In a non-blocking attempt every failure is left to the blocking run, which
+            // reports it properly (EAGAIN: the entry is not in memory).
+            Err(_) if crate::inline::active() => Err(self.io(crate::inline::give_up())),
+            Err(rustix::io::Errno::NOSYS) => {
+                let mut o = OpenOptions::new();
+                o.read(true).follow(FollowSymlinks::No).nonblock(true);
+                Ok(self
+                    .root
+                    .dir
+                    .open_with(&self.rel, &o)
+                    .map_err(|e| open_error(&self.input, e))?
+                    .into_std())
+            }
+            Err(e) => Err(open_error(&self.input, e.into())),
+        }
     }
 
     /// Opens the directory, beneath its root, without following a final symbolic link.
@@ -789,6 +898,18 @@ impl fmt::Display for ResolvedPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.absolute.to_string_lossy())
     }
+}
+
+/// How paths are looked up beneath a root's handle: never above it, through no symbolic or
+/// "magic" (`/proc`) link, and inside a non-blocking [`crate::inline`] attempt only from the
+/// kernel's caches (`RESOLVE_CACHED`: `EAGAIN` rather than a disk read).
+fn beneath_flags() -> rustix::fs::ResolveFlags {
+    use rustix::fs::ResolveFlags;
+    let mut how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    if crate::inline::active() {
+        how |= ResolveFlags::CACHED;
+    }
+    how
 }
 
 /// Folds `.` and `..` without touching the file system (`..` at the top stays at the top).

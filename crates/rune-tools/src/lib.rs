@@ -81,6 +81,7 @@ pub mod dir;
 pub mod edit;
 pub mod guard;
 pub mod info;
+mod inline;
 pub mod manage;
 pub mod policy;
 pub mod read;

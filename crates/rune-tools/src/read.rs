@@ -243,13 +243,12 @@ pub(crate) fn read_file(
     rp: &ResolvedPath,
     opts: &ReadOptions,
 ) -> Result<(FileReadOutput, Vec<Content>), HandlerError> {
-    let file = rp.open_file()?;
-    let md = file.metadata().map_err(|e| rp.io(e))?;
+    let (file, md) = rp.open_file_with_metadata()?;
     let (sniff, head) = text::sniff_head(rp, &file, md.len())?;
     if sniff.binary {
         return read_binary(rp, &file, md.len(), sniff.mime, sniff.image, opts);
     }
-    read_text(rp, &file, &md, &head, sniff.mime, opts)
+    read_text(rp, &file, &md, head, sniff.mime, opts)
 }
 
 fn read_binary(
@@ -347,7 +346,7 @@ fn read_text(
     rp: &ResolvedPath,
     file: &File,
     md: &Metadata,
-    head: &[u8],
+    head: Vec<u8>,
     mime: &str,
     opts: &ReadOptions,
 ) -> Result<(FileReadOutput, Vec<Content>), HandlerError> {
@@ -452,6 +451,8 @@ fn read_text(
     let want = end - start;
     let take = want.min(cap);
     let mut buf = match usize::try_from(start.saturating_add(take)) {
+        // All of what was sniffed (a small file read whole): no copy.
+        Ok(stop) if start == 0 && stop == head.len() => head,
         Ok(stop) if stop <= head.len() => head[start as usize..stop].to_vec(),
         _ => text::read_range(file, start, take).map_err(io)?,
     };
@@ -569,8 +570,16 @@ pub fn file_read(guard: &Roots, args: &FileReadArgs) -> Result<CallToolResult, H
         max_text: args.max_bytes.clamp(1024, MAX_MAX_BYTES),
         max_binary: BINARY_MAX_BYTES,
     };
-    let (out, content) = read_file(&rp, &opts)?;
-    Ok(with_structured(content, &out))
+    let (mut out, content) = read_file(&rp, &opts)?;
+    // The text goes into `structuredContent` moved, not serialized into a copy.
+    let text = out.text.take();
+    let mut result = with_structured(content, &out);
+    if let (Some(text), Some(serde_json::Value::Object(map))) =
+        (text, result.structured_content.as_mut())
+    {
+        map.insert("text".into(), serde_json::Value::String(text));
+    }
+    Ok(result)
 }
 
 /// The `file_read` tool: reads one file inside the allowed roots.
@@ -585,7 +594,16 @@ pub fn file_read_tool(guard: Arc<Roots>) -> ToolDef {
          binary files as base64 blob resources.",
         move |args: FileReadArgs, _cx: RequestContext| {
             let guard = guard.clone();
-            async move { blocking(move || file_read(&guard, &args)).await }
+            async move {
+                // A small cached file is read right here (see `crate::inline`); anything
+                // that could wait for the disk goes to the blocking pool.
+                if let Some(done) =
+                    crate::inline::attempt(crate::inline::BUDGET_BYTES, || file_read(&guard, &args))
+                {
+                    return done;
+                }
+                blocking(move || file_read(&guard, &args)).await
+            }
         },
     )
     .title("Read file")
