@@ -14,7 +14,12 @@
 //!    `..` of the link's target.
 //! 3. **Resolution**: the normalized path is canonicalized (symbolic links followed) and the result must
 //!    again lie inside a root; a link, or a linked parent directory, that leads out is
-//!    refused. Device files, FIFOs and sockets are refused too.
+//!    refused. Device files, FIFOs and sockets are refused too. The common case goes faster:
+//!    one `openat2(O_PATH, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` beneath the innermost
+//!    root's handle proves that no component is a link (so the normalized path is already
+//!    canonical) and `fstat` on that handle tells the kind, without opening the file itself
+//!    (a device's driver is never called); any failure there (a link, a missing path, a
+//!    special file) falls back to the general path, which gives the precise answer.
 //!
 //! The result remembers the root it belongs to and the symlink-free path relative to it.
 //! Opening goes through the root's directory handle ([`ResolvedPath::open_file`],
