@@ -759,7 +759,14 @@ pub fn file_read_many_tool(guard: Arc<Roots>) -> ToolDef {
          are skipped with a note, and a file cut by it says where to continue with file_read.",
         move |args: FileReadManyArgs, _cx: RequestContext| {
             let guard = guard.clone();
-            async move { blocking(move || Ok(read_many(&guard, &args))).await }
+            async move {
+                if let Some(done) =
+                    crate::inline::attempt(crate::inline::BUDGET_BYTES, || read_many(&guard, &args))
+                {
+                    return Ok(done);
+                }
+                blocking(move || Ok(read_many(&guard, &args))).await
+            }
         },
     )
     .title("Read several files")
