@@ -191,7 +191,11 @@ impl Anthropic {
 
     async fn stream_impl(&self, req: &ChatRequest) -> Result<ChatStream> {
         let resp = self.post(req, true).await?;
-        Ok(stream::from_response(resp, decoder()))
+        Ok(stream::from_response(
+            resp,
+            decoder(),
+            Some(self.key.expose()),
+        ))
     }
 
     async fn models_impl(&self) -> Result<Vec<ModelInfo>> {

@@ -191,7 +191,7 @@ impl Ollama {
         let resp = self
             .post("api/chat", &self.body(req, true), estimate_tokens(req))
             .await?;
-        Ok(stream::from_response(resp, decoder()))
+        Ok(stream::from_response(resp, decoder(), None))
     }
 
     /// `/api/generate`: a completion of `prompt` (with an optional system prompt), streamed.
@@ -210,7 +210,7 @@ impl Ollama {
         }
         let tokens = u32::try_from(prompt.len() / 4).unwrap_or(u32::MAX);
         let resp = self.post("api/generate", &body, tokens).await?;
-        Ok(stream::from_response(resp, decoder()))
+        Ok(stream::from_response(resp, decoder(), None))
     }
 
     async fn models_impl(&self) -> Result<Vec<ModelInfo>> {

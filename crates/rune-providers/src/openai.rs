@@ -245,7 +245,7 @@ impl OpenAi {
         let resp = self
             .post(url, self.body(req, true), estimate_tokens(req))
             .await?;
-        Ok(stream::from_response(resp, decoder()))
+        Ok(stream::from_response(resp, decoder(), self.secret()))
     }
 
     async fn models_impl(&self) -> Result<Vec<ModelInfo>> {

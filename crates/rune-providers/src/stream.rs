@@ -168,14 +168,21 @@ impl StreamDecoder {
     }
 }
 
-/// A stream of events over a successful response's body.
-pub fn from_response(resp: reqwest::Response, decoder: StreamDecoder) -> ChatStream {
+/// A stream of events over a successful response's body. Errors have `secret` (the key)
+/// removed from their messages, as errors before the stream do.
+pub fn from_response(
+    resp: reqwest::Response,
+    decoder: StreamDecoder,
+    secret: Option<&str>,
+) -> ChatStream {
+    let secret: Option<String> = secret.map(str::to_owned);
     struct State {
         body: Pin<Box<dyn Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
         decoder: StreamDecoder,
         queue: VecDeque<Result<StreamEvent>>,
         scratch: Vec<Result<StreamEvent>>,
         finished: bool,
+        secret: Option<String>,
     }
     let state = State {
         body: Box::pin(resp.bytes_stream()),
@@ -183,6 +190,7 @@ pub fn from_response(resp: reqwest::Response, decoder: StreamDecoder) -> ChatStr
         queue: VecDeque::new(),
         scratch: Vec::new(),
         finished: false,
+        secret,
     };
     Box::pin(futures_util::stream::unfold(state, |mut s| async move {
         loop {
@@ -207,7 +215,12 @@ pub fn from_response(resp: reqwest::Response, decoder: StreamDecoder) -> ChatStr
                     s.finished = true;
                 }
             }
-            s.queue.extend(s.scratch.drain(..));
+            let secret = s.secret.as_deref();
+            s.queue
+                .extend(s.scratch.drain(..).map(|item| match (item, secret) {
+                    (Err(e), Some(k)) => Err(e.redact(k)),
+                    (item, _) => item,
+                }));
         }
     }))
 }

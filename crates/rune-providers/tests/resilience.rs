@@ -397,3 +397,21 @@ async fn error_statuses_map_for_every_provider() {
         assert_eq!((e.kind(), e.status()), (kind, Some(status)), "{body}");
     }
 }
+
+#[tokio::test]
+async fn a_key_echoed_in_a_mid_stream_error_is_redacted() {
+    let event = format!(
+        "data: {{\"error\":{{\"message\":\"key {KEY} was revoked\",\"type\":\"server_error\"}}}}\n\n"
+    );
+    let server = MockServer::start(vec![Reply::sse(vec![event.into_bytes()])])
+        .await
+        .expect("server");
+    let p = openai::OpenAi::new(
+        format!("{}/v1", server.url()),
+        Some(Secret::new(KEY)),
+        Http::new().with_retry(RetryPolicy::none()),
+    );
+    let mut s = p.chat_stream(&request()).await.expect("started");
+    let e = s.next().await.expect("an item").expect_err("error event");
+    assert_eq!(e.message(), "key [redacted] was revoked");
+}
