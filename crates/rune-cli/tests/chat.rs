@@ -288,3 +288,46 @@ async fn sampling_requests_are_answered_by_the_chat_model() {
         }
     }
 }
+
+/// Without `-p`, prompts are read from stdin one per line and the conversation is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_mode_keeps_the_conversation() {
+    use tokio::io::AsyncWriteExt;
+    let server = MockServer::start(vec![ollama_text("First answer."), ollama_text("Second.")])
+        .await
+        .expect("model server");
+    let mut child = tokio::process::Command::new(common::bin("rune"))
+        .args(["chat", "--provider", "ollama", "--model", "m", "--base-url"])
+        .arg(server.url())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run rune");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(b"first question\n\n  second question  \n/exit\nnever sent\n")
+        .await
+        .expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "First answer.\nSecond.\n"
+    );
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2, "/exit ends the session");
+    assert_eq!(
+        reqs[1].json()["messages"],
+        serde_json::json!([
+            {"role": "user", "content": "first question"},
+            {"role": "assistant", "content": "First answer."},
+            {"role": "user", "content": "second question"}
+        ])
+    );
+}
