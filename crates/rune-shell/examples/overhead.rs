@@ -1,7 +1,8 @@
 //! What `shell_exec` adds to running a program: `true` run N times directly
 //! (`std::process::Command`), directly with a no-op `pre_exec` (which makes std fork instead
 //! of vfork/posix_spawn, as the sandbox must), and through `rune_shell::run_argv` with the
-//! whole sandbox of this host. Prints the median, mean and 95th percentile of each, in µs.
+//! whole sandbox of this host (also with a network namespace added, and, as root, without
+//! the pids cgroup). The runs are interleaved, so load on the machine hits all alike. Prints the median, mean and 95th percentile of each, in µs.
 //!
 //! `cargo run --release -p rune-shell --example overhead -- [N]`
 
@@ -59,6 +60,16 @@ fn main() {
     let mut direct = Vec::with_capacity(n);
     let mut forked = Vec::with_capacity(n);
     let mut sandboxed = Vec::with_capacity(n);
+    let mut netns = Vec::with_capacity(n);
+    let with_netns = rune_shell::ShellOptions {
+        always_network_namespace: true,
+        ..rune_shell::ShellOptions::default()
+    };
+    let mut nocg = Vec::with_capacity(n);
+    let without_cgroup = rune_shell::ShellOptions {
+        pids_cgroup: false,
+        ..rune_shell::ShellOptions::default()
+    };
     let mut applied = Vec::new();
     for _ in 0..n {
         let t = Instant::now();
@@ -78,6 +89,28 @@ fn main() {
         sandboxed.push(t.elapsed());
         assert_eq!(out.exit_code, Some(0));
         applied = out.sandbox.applied;
+
+        let t = Instant::now();
+        let out = rt
+            .block_on(rune_shell::run_argv(
+                &roots,
+                &with_netns,
+                vec!["true".into()],
+            ))
+            .unwrap();
+        netns.push(t.elapsed());
+        assert_eq!(out.exit_code, Some(0));
+
+        let t = Instant::now();
+        let out = rt
+            .block_on(rune_shell::run_argv(
+                &roots,
+                &without_cgroup,
+                vec!["true".into()],
+            ))
+            .unwrap();
+        nocg.push(t.elapsed());
+        assert_eq!(out.exit_code, Some(0));
     }
     println!(
         "# {n} runs of `true` each; sandbox applied: {}",
@@ -86,6 +119,10 @@ fn main() {
     let d = stats("direct (std::process::Command)", direct);
     let f = stats("direct, forked (no-op pre_exec)", forked);
     let s = stats("shell_exec (run_argv, full sandbox)", sandboxed);
+    stats("shell_exec + a network namespace too", netns);
+    if rune_shell::probe().root {
+        stats("shell_exec, root without the pids cgroup", nocg);
+    }
     println!(
         "added by shell_exec: {:.0} µs over direct, {:.0} µs over a plain fork+exec",
         s - d,

@@ -66,6 +66,14 @@ pub struct ShellOptions {
     pub max_stdin_bytes: usize,
     /// Let commands use the network (off by default).
     pub network: bool,
+    /// Enter a new network namespace even when seccomp and Landlock already cut the network
+    /// off (defense in depth, at a cost of milliseconds per call). Without seccomp or
+    /// Landlock ABI 6, a network namespace is always used when the host allows it.
+    pub always_network_namespace: bool,
+    /// When Rune runs as root (exempt from `RLIMIT_NPROC`), bound the number of processes
+    /// with a pids cgroup made for each call, where one can be made. Joining it costs a few
+    /// milliseconds per call; without it, root's commands have no process limit (reported).
+    pub pids_cgroup: bool,
     /// Extra directories commands may read and run programs from (toolchains such as
     /// `~/.cargo`); the roots, the system directories and a private temp dir are always
     /// granted.
@@ -92,6 +100,8 @@ impl Default for ShellOptions {
             max_streamed_bytes: 256 * 1024,
             max_stdin_bytes: 1 << 20,
             network: false,
+            always_network_namespace: false,
+            pids_cgroup: true,
             read_paths: Vec::new(),
             require_full_sandbox: false,
         }

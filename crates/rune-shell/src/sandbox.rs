@@ -422,7 +422,14 @@ pub(crate) fn prepare(
 
     // Namespaces.
     let userns = report.has("user_namespace");
-    let netns = block_net && report.has("network_namespace");
+    // A new network namespace costs milliseconds per call (its creation and teardown). It
+    // adds nothing when seccomp already refuses every non-Unix socket and Landlock (ABI 6+)
+    // scopes abstract Unix sockets, so it is used only when one of those is missing, or when
+    // asked for.
+    let redundant = report.has("seccomp") && report.landlock_abi.is_some_and(|a| a >= 6);
+    let netns = block_net
+        && report.has("network_namespace")
+        && (opts.always_network_namespace || !redundant);
     let mut unshare = 0;
     if userns {
         unshare |= libc::CLONE_NEWUSER;
@@ -439,7 +446,7 @@ pub(crate) fn prepare(
         applied
             .applied
             .push("network namespace (no network interfaces)".into());
-    } else if block_net {
+    } else if block_net && !report.has("network_namespace") {
         applied
             .missing
             .push("network namespace: not available on this host".into());
@@ -475,13 +482,17 @@ pub(crate) fn prepare(
     let l = &opts.limits;
     let (before, after) = rlimits(l, userns);
     // RLIMIT_NPROC never applies to root (uid 0 is exempt, in any user namespace): root
-    // needs the pids cgroup.
-    let cgroup = PidsCgroup::create(l.processes);
+    // needs a pids cgroup. Others do not (joining a cgroup costs a few milliseconds).
+    let cgroup = if report.root && opts.pids_cgroup {
+        PidsCgroup::create(l.processes)
+    } else {
+        None
+    };
     let nproc = if cgroup.is_some() {
         format!("{} processes (pids cgroup)", l.processes)
     } else if report.root {
         applied.missing.push(
-            "process limit: not enforced (root is exempt from RLIMIT_NPROC, and no pids cgroup could be made)".into(),
+            "process limit: not enforced (root is exempt from RLIMIT_NPROC, and no pids cgroup was made)".into(),
         );
         "processes unlimited (root)".into()
     } else if userns {
@@ -613,7 +624,7 @@ fn landlock_ruleset(
             .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
             .open(path)
         {
-            Ok(f) => OwnedFd::from(f),
+            Ok(f) => f,
             Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => {
                 return Err(std::io::Error::new(
@@ -622,7 +633,9 @@ fn landlock_ruleset(
                 ));
             }
         };
-        let is_dir = std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false);
+        // fstat on the O_PATH descriptor: the kind of what was opened, not of a later path.
+        let is_dir = fd.metadata().is_ok_and(|m| m.is_dir());
+        let fd = OwnedFd::from(fd);
         let access = if is_dir { access } else { access & FILE_ACCESS };
         sys::landlock_add_path(&ruleset, &fd, access & fs)
     };

@@ -531,3 +531,36 @@ async fn output_streams_as_progress_and_cancellation_kills_the_group() {
         "cancel did not kill the group"
     );
 }
+
+#[tokio::test]
+async fn the_result_names_what_was_applied_and_what_was_left_out() {
+    let p = probe();
+    let s = Sandbox::new();
+    let mut c = s
+        .client(ShellOptions {
+            always_network_namespace: true,
+            pids_cgroup: false,
+            ..quick()
+        })
+        .await;
+    let r = c.exec(json!({"argv": ["true"]})).await.ran();
+    let applied = r.st()["sandbox"]["applied"].to_string();
+    let missing = missing(&r);
+    assert_eq!(
+        applied.contains("network namespace"),
+        p.has("network_namespace"),
+        "{applied}"
+    );
+    assert_eq!(applied.contains("landlock"), p.has("landlock"), "{applied}");
+    assert_eq!(
+        missing.contains("landlock"),
+        !p.has("landlock"),
+        "{missing}"
+    );
+    assert_eq!(applied.contains("seccomp"), p.has("seccomp"), "{applied}");
+    if p.root {
+        // Root without the pids cgroup has no process limit: said, not hidden.
+        assert!(missing.contains("process limit"), "{missing}");
+        assert!(r.text().contains("process limit"), "{}", r.text());
+    }
+}
