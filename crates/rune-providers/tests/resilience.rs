@@ -415,3 +415,31 @@ async fn a_key_echoed_in_a_mid_stream_error_is_redacted() {
     let e = s.next().await.expect("an item").expect_err("error event");
     assert_eq!(e.message(), "key [redacted] was revoked");
 }
+
+/// The limiter is on the request path: a success that says the request bucket is empty holds
+/// the next request until the bucket's reset.
+#[tokio::test]
+async fn an_exhausted_bucket_holds_the_next_request_until_its_reset() {
+    let server = MockServer::start(vec![
+        Reply::json(200, OPENAI_OK)
+            .header("x-ratelimit-remaining-requests", "0")
+            .header("x-ratelimit-reset-requests", "400ms"),
+        Reply::json(200, OPENAI_OK),
+    ])
+    .await
+    .expect("server");
+    let limiter = Arc::new(rune_providers::RateLimiter::new(Some(10_000), None));
+    let p = openai::OpenAi::new(
+        format!("{}/v1", server.url()),
+        None,
+        Http::new().with_limiter(limiter),
+    );
+    p.chat(&request()).await.expect("first");
+    let start = std::time::Instant::now();
+    p.chat(&request()).await.expect("second");
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(390),
+        "the second request went out after {waited:?}"
+    );
+}
