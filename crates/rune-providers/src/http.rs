@@ -3,7 +3,7 @@
 //!
 //! [`shared_client`] is built once per process (rustls, keep-alive connections pooled per
 //! host, TCP keep-alive, connect and read timeouts), so every provider object reuses warm
-//! connections. [`Http::send`] sends one request: it waits for the [`RateLimiter`], sends,
+//! connections. `Http::send` sends one request: it waits for the [`RateLimiter`], sends,
 //! and on an error status reads the body (64 KiB at most), asks the provider to map it to an
 //! [`Error`], adds the server's delay from the headers, removes the key from the message, and
 //! retries per the [`RetryPolicy`]. A 2xx response is handed back as it is: the body, a
