@@ -11,7 +11,9 @@
 //! The MCP servers come from `--mcp "CMD ARGS"` (repeatable; named after the program) or
 //! `--mcp-config FILE` (an `mcpServers` file); their tools are offered to the model as
 //! `server__tool`. A server's `sampling/createMessage` requests are answered with the same
-//! provider and model when `--allow-sampling` is given, and refused otherwise.
+//! provider and model: always with `--allow-sampling`; otherwise after a question on the
+//! terminal (`/dev/tty`, showing the last message the server would send), or refused when
+//! there is no terminal.
 //!
 //! Consent for writing tools: `--yes` allows them all; otherwise, when stdin is a terminal,
 //! the user is asked; otherwise the call is refused and the model is told so.
@@ -116,7 +118,8 @@ pub struct ChatArgs {
     /// Run tools without readOnlyHint without asking.
     #[arg(long)]
     yes: bool,
-    /// Answer the servers' sampling requests with this model, without asking.
+    /// Answer the servers' sampling requests with this model without asking (otherwise:
+    /// ask on the terminal, or refuse when there is none).
     #[arg(long)]
     allow_sampling: bool,
     /// Show the model's reasoning text on stderr.
@@ -246,6 +249,8 @@ async fn chat(args: ChatArgs) -> Result<(), Failure> {
     let provider = provider(&args.provider)?;
     let consent = if args.allow_sampling {
         Consent::Allow
+    } else if std::io::stdin().is_terminal() {
+        Consent::Ask(Arc::new(|p| Box::pin(ask_sampling(p))))
     } else {
         Consent::Deny
     };
@@ -263,6 +268,44 @@ async fn chat(args: ChatArgs) -> Result<(), Failure> {
     let out = session(&args, provider.as_ref(), &pool).await;
     pool.close().await;
     out
+}
+
+/// Asks on the terminal whether a server may use the model, showing what it would send.
+/// The question goes to `/dev/tty`, not stdin, since the agent loop may be reading stdin.
+fn ask_sampling(
+    p: &rune_client::model::CreateMessageParams,
+) -> impl std::future::Future<Output = bool> + Send + 'static {
+    let last = p
+        .messages
+        .last()
+        .map(|m| match m.content.get("text").and_then(Value::as_str) {
+            Some(t) => t.to_owned(),
+            None => m.content.to_string(),
+        })
+        .unwrap_or_default();
+    let shown = shorten(&strip_controls(&last, false), 300);
+    async move {
+        tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            let Ok(tty) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/tty")
+            else {
+                return false;
+            };
+            let mut w = &tty;
+            let _ = write!(
+                w,
+                "[sampling] an MCP server asks the model: {shown}\n[sampling] Allow? [y/N] "
+            );
+            let mut answer = String::new();
+            let _ = std::io::BufReader::new(&tty).read_line(&mut answer);
+            matches!(answer.trim(), "y" | "Y" | "yes")
+        })
+        .await
+        .unwrap_or(false)
+    }
 }
 
 /// A server name from a command: its program's file name, letters, digits and `-`.
