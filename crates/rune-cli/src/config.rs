@@ -29,6 +29,26 @@
 //! auth_token_env = "RUNE_TOKENS"             # require a bearer token from this variable
 //! authorization_servers = ["https://auth.example.com"]
 //!
+//! [shell]                # shell_exec: a program run in a sandbox (see docs/security.md)
+//! enabled = true         # default: served, except under read_only
+//! allow_programs = ["git", "cargo", "ls"]    # empty: any program not denied
+//! deny_programs = ["sudo"]
+//! shell_strings = false  # also accept `command`, a line for sh -c
+//! env_allow = ["PATH", "LANG", "LC_*", "TERM", "TZ"]   # inherited from rune's environment
+//! env = { RUST_BACKTRACE = "1" }             # set for every command
+//! timeout_secs = 60      # default per call; calls may ask up to max_timeout_secs
+//! max_timeout_secs = 600
+//! network = false        # let commands reach the network
+//! read_paths = ["~/.cargo", "~/.rustup"]    # toolchains outside the roots (read + run)
+//! require_full_sandbox = false               # refuse to run without Landlock, seccomp, netns
+//! max_output_bytes = 16384                   # per stream, head and tail kept
+//! [shell.limits]
+//! cpu_secs = 120
+//! memory_mb = 4096       # address space per process
+//! processes = 256
+//! file_size_mb = 1024
+//! open_files = 1024
+//!
 //! # Per tool: leave it out, or set its consent: "allow", "deny" or "ask".
 //! [tools.move_path]
 //! enabled = false
@@ -75,6 +95,44 @@ pub(crate) struct Config {
     /// HTTP transport settings.
     #[serde(default)]
     pub(crate) http: HttpSection,
+    /// `shell_exec` settings.
+    #[serde(default)]
+    pub(crate) shell: ShellSection,
+}
+
+/// `[shell]`: the settings of `shell_exec` (each `None` keeps the library's default).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ShellSection {
+    pub(crate) enabled: Option<bool>,
+    #[serde(default)]
+    pub(crate) allow_programs: Vec<String>,
+    #[serde(default)]
+    pub(crate) deny_programs: Vec<String>,
+    pub(crate) shell_strings: Option<bool>,
+    pub(crate) env_allow: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) env: BTreeMap<String, String>,
+    pub(crate) timeout_secs: Option<u64>,
+    pub(crate) max_timeout_secs: Option<u64>,
+    pub(crate) network: Option<bool>,
+    #[serde(default)]
+    pub(crate) read_paths: Vec<PathBuf>,
+    pub(crate) require_full_sandbox: Option<bool>,
+    pub(crate) max_output_bytes: Option<usize>,
+    #[serde(default)]
+    pub(crate) limits: ShellLimits,
+}
+
+/// `[shell.limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ShellLimits {
+    pub(crate) cpu_secs: Option<u64>,
+    pub(crate) memory_mb: Option<u64>,
+    pub(crate) processes: Option<u64>,
+    pub(crate) file_size_mb: Option<u64>,
+    pub(crate) open_files: Option<u64>,
 }
 
 /// `[http]`.
@@ -131,7 +189,12 @@ impl Config {
         })?;
         // Relative roots are relative to the file, not to wherever rune was started.
         let base = path.parent().unwrap_or(Path::new("."));
-        for root in config.roots.iter_mut().chain(config.audit.path.as_mut()) {
+        for root in config
+            .roots
+            .iter_mut()
+            .chain(config.audit.path.as_mut())
+            .chain(config.shell.read_paths.iter_mut())
+        {
             if let Some(rest) = root.to_str().and_then(|s| s.strip_prefix("~/"))
                 && let Some(home) = std::env::var_os("HOME")
             {
@@ -191,6 +254,19 @@ mod tests {
         std::fs::write(&file, "[tools.file_write]\nconsent = \"maybe\"\n").expect("write");
         let err = Config::load(&file).expect_err("bad consent").to_string();
         assert!(err.contains("maybe"), "{err}");
+        std::fs::write(
+            &file,
+            "[shell]\nallow_programs = [\"git\"]\nread_paths = [\"tools\"]\n\
+             env = { A = \"1\" }\n[shell.limits]\nprocesses = 32\n",
+        )
+        .expect("write");
+        let c = Config::load(&file).expect("valid");
+        assert_eq!(c.shell.allow_programs, ["git"]);
+        assert_eq!(c.shell.read_paths, vec![dir.join("tools")]);
+        assert_eq!(c.shell.env["A"], "1");
+        assert_eq!(c.shell.limits.processes, Some(32));
+        std::fs::write(&file, "[shell.limits]\nmemory = 1\n").expect("write");
+        assert!(Config::load(&file).is_err(), "typo in [shell.limits]");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

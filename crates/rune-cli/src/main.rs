@@ -4,6 +4,7 @@
 mod chat;
 mod client;
 mod config;
+mod doctor;
 mod install;
 mod mcp_server;
 
@@ -31,6 +32,8 @@ enum Command {
     Chat(chat::ChatArgs),
     /// List a provider's models: `rune models --provider P`.
     Models(chat::ModelsArgs),
+    /// What this host offers shell_exec's sandbox (Landlock, seccomp, namespaces, cgroups).
+    Doctor(doctor::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,5 +50,6 @@ fn main() -> ExitCode {
         Command::Client(args) => client::run(args),
         Command::Chat(args) => chat::run_chat(args),
         Command::Models(args) => chat::run_models(args),
+        Command::Doctor(args) => doctor::run(args),
     }
 }

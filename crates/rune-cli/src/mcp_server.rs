@@ -44,7 +44,8 @@ pub(crate) struct Args {
     /// when the client cannot ask.
     #[arg(long, conflicts_with = "read_only")]
     allow_write: bool,
-    /// Leave the writing tools out entirely.
+    /// Leave the writing tools out entirely, and shell_exec too (unless --allow-shell or
+    /// `[shell] enabled = true`: then its commands see the roots read-only).
     #[arg(long)]
     read_only: bool,
     /// Narrow the roots to the client's MCP roots when it offers them (they can only narrow:
@@ -58,6 +59,11 @@ pub(crate) struct Args {
     /// Do not write the audit log.
     #[arg(long, conflicts_with = "audit_log")]
     no_audit: bool,
+    /// Let shell_exec run commands without asking (by default each call asks the user;
+    /// --allow-write does not cover it). Also serves it under --read-only, with the roots
+    /// read-only for the commands.
+    #[arg(long)]
+    allow_shell: bool,
     /// Serve web_fetch: fetch public http(s) URLs, HTML as Markdown, cached. Private and
     /// local addresses are refused (see [fetch] in the configuration file).
     #[arg(long)]
@@ -78,6 +84,70 @@ pub(crate) struct Settings {
     pub(crate) http: rune_http::HttpOptions,
     /// web_fetch, when served.
     pub(crate) fetch: Option<rune_fetch::FetchOptions>,
+    /// shell_exec, when served.
+    pub(crate) shell: Option<rune_shell::ShellOptions>,
+    /// shell_exec runs without asking.
+    pub(crate) allow_shell: bool,
+}
+
+/// shell_exec's options from `[shell]`: served by default, except under read-only (unless
+/// asked for with `enabled = true` or `--allow-shell`).
+fn shell_options(
+    file: crate::config::ShellSection,
+    read_only: bool,
+    allow_shell: bool,
+) -> Option<rune_shell::ShellOptions> {
+    use std::time::Duration;
+    let serve = allow_shell || file.enabled.unwrap_or(!read_only);
+    if !serve {
+        return None;
+    }
+    let mut o = rune_shell::ShellOptions {
+        allow_programs: file.allow_programs,
+        deny_programs: file.deny_programs,
+        env_set: file.env.into_iter().collect(),
+        read_paths: file.read_paths,
+        ..rune_shell::ShellOptions::default()
+    };
+    if let Some(v) = file.shell_strings {
+        o.shell_strings = v;
+    }
+    if let Some(v) = file.env_allow {
+        o.env_allow = v;
+    }
+    if let Some(v) = file.timeout_secs {
+        o.timeout = Duration::from_secs(v.max(1));
+    }
+    if let Some(v) = file.max_timeout_secs {
+        o.max_timeout = Duration::from_secs(v.max(1));
+    }
+    o.max_timeout = o.max_timeout.max(o.timeout);
+    if let Some(v) = file.network {
+        o.network = v;
+    }
+    if let Some(v) = file.require_full_sandbox {
+        o.require_full_sandbox = v;
+    }
+    if let Some(v) = file.max_output_bytes {
+        o.max_output_bytes = v.max(256);
+    }
+    let l = file.limits;
+    if let Some(v) = l.cpu_secs {
+        o.limits.cpu_secs = v;
+    }
+    if let Some(v) = l.memory_mb {
+        o.limits.address_space_bytes = v.saturating_mul(1 << 20);
+    }
+    if let Some(v) = l.processes {
+        o.limits.processes = v;
+    }
+    if let Some(v) = l.file_size_mb {
+        o.limits.file_size_bytes = v.saturating_mul(1 << 20);
+    }
+    if let Some(v) = l.open_files {
+        o.limits.open_files = v;
+    }
+    Some(o)
 }
 
 /// Where the audit log goes when nothing says.
@@ -197,6 +267,7 @@ pub(crate) fn settings(args: Args) -> Result<Settings, Box<dyn std::error::Error
         http.auth = Some(rune_http::BearerAuth { tokens, metadata });
     }
     let fetch = args.web_fetch.then(rune_fetch::FetchOptions::default);
+    let shell = shell_options(file.shell, read_only, args.allow_shell);
     Ok(Settings {
         roots,
         log_level,
@@ -208,6 +279,8 @@ pub(crate) fn settings(args: Args) -> Result<Settings, Box<dyn std::error::Error
         tools,
         http,
         fetch,
+        shell,
+        allow_shell: args.allow_shell,
     })
 }
 
@@ -231,6 +304,13 @@ fn server(settings: &Settings) -> Result<Server, Box<dyn std::error::Error>> {
             " web_fetch fetches public http(s) URLs (private and local addresses are refused).",
         );
     }
+    if let Some(opts) = &settings.shell {
+        tools.push(rune_shell::shell_exec_tool(guard.clone(), opts.clone()));
+        instructions.push_str(
+            " shell_exec runs a program (argv) in a sandbox inside the roots, with no network \
+             by default; each call may ask the user first.",
+        );
+    }
     let mut builder = Server::builder("rune", env!("CARGO_PKG_VERSION"))
         .instructions(instructions)
         .advertise_tools();
@@ -242,12 +322,34 @@ fn server(settings: &Settings) -> Result<Server, Box<dyn std::error::Error>> {
     for (name, p) in &settings.tools {
         policy = policy.tool(name.clone(), p.clone());
     }
+    // shell_exec asks unless --allow-shell or its own [tools.shell_exec] consent says
+    // otherwise: --allow-write (the writing tools' consent) does not reach it.
+    {
+        let own = settings
+            .tools
+            .iter()
+            .find(|(n, _)| n == "shell_exec")
+            .map(|(_, p)| p.clone())
+            .unwrap_or_default();
+        let consent = if settings.allow_shell {
+            Consent::Allow
+        } else {
+            own.consent.unwrap_or(Consent::Ask)
+        };
+        policy = policy.tool(
+            "shell_exec",
+            rune_tools::ToolPolicy {
+                enabled: own.enabled,
+                consent: Some(consent),
+            },
+        );
+    }
     {
         let mut all = tools.clone();
         all.extend(writers.iter().cloned());
         let mut unknown = policy.unknown_tools(&all);
         // Configurable whether or not it is served.
-        unknown.retain(|t| *t != "web_fetch");
+        unknown.retain(|t| *t != "web_fetch" && *t != "shell_exec");
         if !unknown.is_empty() {
             let known: Vec<&str> = all.iter().map(|t| t.name()).collect();
             return Err(format!(
