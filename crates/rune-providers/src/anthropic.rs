@@ -121,6 +121,11 @@ impl Anthropic {
                             json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}),
                         );
                     }
+                    // An empty assistant answer has no block to send; the API refuses empty
+                    // content, so the message is left out.
+                    if blocks.is_empty() {
+                        continue;
+                    }
                     (role, blocks)
                 }
             };
@@ -543,6 +548,25 @@ impl Provider for Anthropic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::Message;
+
+    #[test]
+    fn an_empty_answer_is_left_out_and_user_turns_merge() {
+        let p = Anthropic::new("http://127.0.0.1:9", Secret::new("k"), Http::new());
+        let req = ChatRequest::new(
+            "m",
+            vec![
+                Message::user("one"),
+                Message::assistant_calls("", vec![]),
+                Message::user("two"),
+            ],
+        );
+        assert_eq!(
+            p.body(&req, false)["messages"],
+            json!([{"role": "user", "content": [
+                {"type": "text", "text": "one"}, {"type": "text", "text": "two"}]}])
+        );
+    }
 
     #[test]
     fn error_bodies_map_to_kinds() {

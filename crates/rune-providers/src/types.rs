@@ -153,7 +153,9 @@ impl Message {
     pub fn assistant_calls(text: impl Into<String>, calls: Vec<ToolCall>) -> Self {
         let text = text.into();
         let mut m = Self::new(Role::Assistant, text);
-        if matches!(&m.content[..], [Part::Text { text }] if text.is_empty()) {
+        // An empty text part is dropped when calls carry the message; an answer with neither
+        // keeps it, so the message is never empty.
+        if !calls.is_empty() && matches!(&m.content[..], [Part::Text { text }] if text.is_empty()) {
             m.content.clear();
         }
         m.tool_calls = calls;

@@ -195,6 +195,14 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_answer_kept_in_the_conversation_stays_valid() {
+        let mut r = ok_request();
+        r.messages.push(Message::assistant_calls("", vec![]));
+        r.messages.push(Message::user("again"));
+        check(&r).expect("an empty answer is still a message");
+    }
+
+    #[test]
     fn malformed_requests_are_refused_with_the_reason() {
         let mut r = ok_request();
         r.messages = vec![];
