@@ -331,3 +331,38 @@ async fn interactive_mode_keeps_the_conversation() {
         ])
     );
 }
+
+/// A failed answer in interactive mode is reported, and the conversation goes on without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_mode_survives_a_failed_answer() {
+    use tokio::io::AsyncWriteExt;
+    let server = MockServer::start(vec![
+        Reply::json(400, r#"{"error":"invalid options"}"#),
+        ollama_text("Fine."),
+    ])
+    .await
+    .expect("model server");
+    let mut child = tokio::process::Command::new(common::bin("rune"))
+        .args(["chat", "--provider", "ollama", "--model", "m", "--base-url"])
+        .arg(server.url())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run rune");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"bad\ngood\n").await.expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("invalid request (HTTP 400): invalid options"),
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Fine.\n");
+    assert_eq!(
+        server.requests()[1].json()["messages"],
+        serde_json::json!([{"role": "user", "content": "good"}])
+    );
+}

@@ -466,6 +466,7 @@ async fn session(
         if line == "/exit" || line == "/quit" {
             return Ok(());
         }
+        let before = messages.len();
         messages.push(Message::user(line));
         if let Err(f) = turn(
             args,
@@ -478,9 +479,10 @@ async fn session(
         )
         .await
         {
-            // One failed answer does not end an interactive session.
+            // One failed answer does not end an interactive session; the conversation goes
+            // back to where it was before the prompt, so no call is left without its result.
             eprintln!("rune chat: {}", f.message);
-            messages.pop();
+            messages.truncate(before);
         }
     }
 }
