@@ -366,3 +366,51 @@ async fn interactive_mode_survives_a_failed_answer() {
         serde_json::json!([{"role": "user", "content": "good"}])
     );
 }
+
+/// `--mcp-config`: the servers of an mcpServers file, tools named after their entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_config_servers_are_offered_by_entry_name() {
+    let root = temp_dir("config");
+    std::fs::write(root.join("a.txt"), "alpha").expect("write");
+    let config = root.join("mcp.json");
+    let servers = serde_json::json!({"mcpServers": {"files": {
+        "command": common::bin("rune").display().to_string(),
+        "args": ["mcp-server", "--root", root.display().to_string(), "--no-audit"]
+    }}});
+    std::fs::write(&config, servers.to_string()).expect("config");
+    let server = MockServer::start(vec![
+        Reply::ndjson(vec![
+            br#"{"model":"m","message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"files__file_read","arguments":{"path":"a.txt"}}}]},"done":true,"done_reason":"stop"}
+"#
+            .to_vec(),
+        ]),
+        ollama_text("It says alpha."),
+    ])
+    .await
+    .expect("model server");
+    let out = rune(vec![
+        "chat".into(),
+        "--provider".into(),
+        "ollama".into(),
+        "--base-url".into(),
+        server.url().to_owned(),
+        "--model".into(),
+        "m".into(),
+        "--mcp-config".into(),
+        config.display().to_string(),
+        "-p".into(),
+        "Read a.txt".into(),
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "It says alpha.\n");
+    let tool = tool_message(&server.requests()[1].json());
+    assert!(
+        tool["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("alpha")),
+        "{tool}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
