@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the third-party servers that rune-providers' peer tests drive (software we did not write):
-#   - mock-llm   npm @dwmkerr/mock-llm 0.1.29, an OpenAI-compatible mock server (Chat Completions,
+#   - mock-llm   0.1.29 from npm (named and pinned in the manifest below), an OpenAI-compatible mock server (Chat Completions,
 #                streaming, /v1/models, configurable error rules)  -> crates/rune-providers/tests/peer_mock_llm.rs
 #
 # Everything goes into a cache directory outside the repo:

@@ -1,5 +1,5 @@
-//! The OpenAI provider against a server we did not write: mock-llm (npm
-//! `@dwmkerr/mock-llm`, an OpenAI-compatible mock server, installed outside the repository by
+//! The OpenAI provider against a server we did not write: mock-llm (from npm,
+//! an OpenAI-compatible mock server pinned in `tests/peers/`, installed outside the repository by
 //! `scripts/install-provider-peers.sh`). Whole and streamed answers, the model list, and its
 //! error rules.
 
