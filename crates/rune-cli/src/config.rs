@@ -49,6 +49,20 @@
 //! file_size_mb = 1024
 //! open_files = 1024
 //!
+//! [fetch]                # web_fetch (see docs/security.md)
+//! enabled = false        # serve it (also --web-fetch)
+//! allow_loopback = false # reach 127.0.0.0/8 and ::1
+//! allow_private = false  # reach 10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7
+//! timeout_secs = 30      # a whole call, redirects and body included
+//! connect_timeout_secs = 10
+//! read_timeout_secs = 20 # longest wait between reads
+//! max_bytes = 10485760   # decoded body read at most
+//! max_redirects = 10
+//! cache = true
+//! cache_dir = "~/.cache/rune/fetch"          # default: $XDG_CACHE_HOME/rune/fetch
+//! cache_memory_mb = 32
+//! cache_disk_mb = 256
+//!
 //! # Per tool: leave it out, or set its consent: "allow", "deny" or "ask".
 //! [tools.move_path]
 //! enabled = false
@@ -95,6 +109,9 @@ pub(crate) struct Config {
     /// HTTP transport settings.
     #[serde(default)]
     pub(crate) http: HttpSection,
+    /// `web_fetch` settings.
+    #[serde(default)]
+    pub(crate) fetch: FetchSection,
     /// `shell_exec` settings.
     #[serde(default)]
     pub(crate) shell: ShellSection,
@@ -147,6 +164,67 @@ pub(crate) struct HttpSection {
     pub(crate) authorization_servers: Vec<String>,
 }
 
+/// `[fetch]`: the settings of `web_fetch` (each `None` keeps the library's default).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FetchSection {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) allow_loopback: Option<bool>,
+    pub(crate) allow_private: Option<bool>,
+    pub(crate) timeout_secs: Option<u64>,
+    pub(crate) connect_timeout_secs: Option<u64>,
+    pub(crate) read_timeout_secs: Option<u64>,
+    pub(crate) max_bytes: Option<u64>,
+    pub(crate) max_redirects: Option<usize>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) cache: Option<bool>,
+    pub(crate) cache_dir: Option<PathBuf>,
+    pub(crate) cache_memory_mb: Option<u64>,
+    pub(crate) cache_disk_mb: Option<u64>,
+}
+
+impl FetchSection {
+    /// The library's options with these settings applied.
+    pub(crate) fn options(&self) -> Result<rune_fetch::FetchOptions, String> {
+        use std::time::Duration;
+        let mut o = rune_fetch::FetchOptions::default();
+        let secs = |name: &str, v: Option<u64>, d: Duration| match v {
+            Some(0) => Err(format!("[fetch] {name} must be at least 1")),
+            Some(n) => Ok(Duration::from_secs(n)),
+            None => Ok(d),
+        };
+        o.timeout = secs("timeout_secs", self.timeout_secs, o.timeout)?;
+        o.connect_timeout = secs(
+            "connect_timeout_secs",
+            self.connect_timeout_secs,
+            o.connect_timeout,
+        )?;
+        o.read_timeout = secs("read_timeout_secs", self.read_timeout_secs, o.read_timeout)?;
+        o.allow_loopback = self.allow_loopback.unwrap_or(false);
+        o.allow_private = self.allow_private.unwrap_or(false);
+        if let Some(n) = self.max_bytes {
+            o.max_bytes = n;
+        }
+        if let Some(n) = self.max_redirects {
+            o.max_redirects = n;
+        }
+        if let Some(ua) = &self.user_agent {
+            o.user_agent = ua.clone();
+        }
+        o.cache.enabled = self.cache.unwrap_or(true);
+        if let Some(d) = &self.cache_dir {
+            o.cache.dir = Some(d.clone());
+        }
+        if let Some(mb) = self.cache_memory_mb {
+            o.cache.memory_bytes = mb.saturating_mul(1 << 20);
+        }
+        if let Some(mb) = self.cache_disk_mb {
+            o.cache.disk_bytes = mb.saturating_mul(1 << 20);
+        }
+        Ok(o)
+    }
+}
+
 /// `[audit]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -194,6 +272,7 @@ impl Config {
             .iter_mut()
             .chain(config.audit.path.as_mut())
             .chain(config.shell.read_paths.iter_mut())
+            .chain(config.fetch.cache_dir.as_mut())
         {
             if let Some(rest) = root.to_str().and_then(|s| s.strip_prefix("~/"))
                 && let Some(home) = std::env::var_os("HOME")
@@ -210,6 +289,30 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fetch_section_maps_onto_the_library_options() {
+        let c: Config = toml::from_str(
+            "[fetch]\nenabled = true\nallow_private = true\ntimeout_secs = 7\n\
+             max_bytes = 1000\nmax_redirects = 2\ncache = false\ncache_memory_mb = 3\n",
+        )
+        .expect("valid");
+        assert_eq!(c.fetch.enabled, Some(true));
+        let o = c.fetch.options().expect("options");
+        assert!(o.allow_private && !o.allow_loopback);
+        assert_eq!(o.timeout, std::time::Duration::from_secs(7));
+        assert_eq!((o.max_bytes, o.max_redirects), (1000, 2));
+        assert!(!o.cache.enabled);
+        assert_eq!(o.cache.memory_bytes, 3 << 20);
+        let c: Config = toml::from_str("[fetch]\ntimeout_secs = 0\n").expect("parses");
+        assert!(
+            c.fetch
+                .options()
+                .expect_err("zero")
+                .contains("timeout_secs")
+        );
+        assert!(toml::from_str::<Config>("[fetch]\nallow_loopbak = true\n").is_err());
+    }
 
     #[test]
     fn unknown_keys_and_bad_types_are_errors_naming_the_file() {

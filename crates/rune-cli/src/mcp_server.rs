@@ -266,7 +266,12 @@ pub(crate) fn settings(args: Args) -> Result<Settings, Box<dyn std::error::Error
         });
         http.auth = Some(rune_http::BearerAuth { tokens, metadata });
     }
-    let fetch = args.web_fetch.then(rune_fetch::FetchOptions::default);
+    // Served when asked for, by the flag or the file; the file's settings apply either way.
+    let fetch = if args.web_fetch || file.fetch.enabled.unwrap_or(false) {
+        Some(file.fetch.options()?)
+    } else {
+        None
+    };
     let shell = shell_options(file.shell, read_only, args.allow_shell);
     Ok(Settings {
         roots,
