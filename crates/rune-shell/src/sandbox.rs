@@ -216,7 +216,7 @@ fn probe_namespaces() -> (Mechanism, Mechanism) {
             Ok(()) => mech(
                 "user_namespace",
                 true,
-                "unprivileged user namespaces: process limits counted per call, no capabilities outside".into(),
+                "no capabilities outside it; for users other than root, the process limit counts only the call's processes".into(),
             ),
             Err(e) => mech(
                 "user_namespace",
@@ -616,38 +616,15 @@ fn landlock_ruleset(
     };
     let ruleset = sys::landlock_create_ruleset(fs, net, scoped, abi)?;
     let read_exec = ll::FS_READ_FILE | ll::FS_READ_DIR | ll::FS_EXECUTE;
-    let read = ll::FS_READ_FILE | ll::FS_READ_DIR;
-    let dev = (ll::FS_READ_FILE | ll::FS_WRITE_FILE | ll::FS_TRUNCATE | ll::FS_IOCTL_DEV) & fs;
+    for (fd, access) in system_rules() {
+        sys::landlock_add_path(&ruleset, fd, access & fs)?;
+    }
     let add = |path: &Path, access: u64, required: bool| -> std::io::Result<()> {
-        let fd = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
-            .open(path)
-        {
-            Ok(f) => f,
-            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                return Err(std::io::Error::new(
-                    e.kind(),
-                    format!("{}: {e}", path.display()),
-                ));
-            }
-        };
-        // fstat on the O_PATH descriptor: the kind of what was opened, not of a later path.
-        let is_dir = fd.metadata().is_ok_and(|m| m.is_dir());
-        let fd = OwnedFd::from(fd);
-        let access = if is_dir { access } else { access & FILE_ACCESS };
-        sys::landlock_add_path(&ruleset, &fd, access & fs)
+        match rule_target(path, access, required)? {
+            Some((fd, access)) => sys::landlock_add_path(&ruleset, &fd, access & fs),
+            None => Ok(()),
+        }
     };
-    for d in SYSTEM_EXEC_DIRS {
-        add(Path::new(d), read_exec, false)?;
-    }
-    for d in SYSTEM_READ_DIRS {
-        add(Path::new(d), read, false)?;
-    }
-    for d in DEVICES {
-        add(Path::new(d), dev, false)?;
-    }
     for p in &opts.read_paths {
         add(p, read_exec, false)?;
     }
@@ -656,4 +633,51 @@ fn landlock_ruleset(
     }
     add(tmp, fs, true)?;
     Ok(ruleset)
+}
+
+/// The system directories and devices, opened once per process (`O_PATH`) with the accesses
+/// granted on them: each call's ruleset then only adds rules, without opening them again.
+fn system_rules() -> &'static [(OwnedFd, u64)] {
+    static RULES: OnceLock<Vec<(OwnedFd, u64)>> = OnceLock::new();
+    RULES.get_or_init(|| {
+        let read_exec = ll::FS_READ_FILE | ll::FS_READ_DIR | ll::FS_EXECUTE;
+        let read = ll::FS_READ_FILE | ll::FS_READ_DIR;
+        let dev = ll::FS_READ_FILE | ll::FS_WRITE_FILE | ll::FS_TRUNCATE | ll::FS_IOCTL_DEV;
+        let all = SYSTEM_EXEC_DIRS
+            .iter()
+            .map(|d| (*d, read_exec))
+            .chain(SYSTEM_READ_DIRS.iter().map(|d| (*d, read)))
+            .chain(DEVICES.iter().map(|d| (*d, dev)));
+        // A system path that cannot be opened is simply not granted.
+        all.filter_map(|(p, a)| rule_target(Path::new(p), a, false).ok().flatten())
+            .collect()
+    })
+}
+
+/// Opens `path` for a rule (`O_PATH`): the handle and the accesses, narrowed to those a rule
+/// on a file may carry when it is not a directory. `None` when it does not exist and is not
+/// `required`.
+fn rule_target(
+    path: &Path,
+    access: u64,
+    required: bool,
+) -> std::io::Result<Option<(OwnedFd, u64)>> {
+    let f = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", path.display()),
+            ));
+        }
+    };
+    // fstat on the O_PATH descriptor: the kind of what was opened, not of a later path.
+    let is_dir = f.metadata().is_ok_and(|m| m.is_dir());
+    let access = if is_dir { access } else { access & FILE_ACCESS };
+    Ok(Some((OwnedFd::from(f), access)))
 }
