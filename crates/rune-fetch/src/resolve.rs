@@ -1,6 +1,6 @@
 //! Name resolution that only ever hands checked addresses to the HTTP client.
 //!
-//! The HTTP client connects to whatever its resolver returns. [`GuardedResolver`] resolves a
+//! The HTTP client connects to whatever its resolver returns. The guarded resolver resolves a
 //! name, checks every address with the [`AddressPolicy`], and returns those same addresses:
 //! the check and the connection use one answer, so a name that changes its answer between
 //! the two (DNS rebinding) cannot slip a private address in. Every connection goes through
