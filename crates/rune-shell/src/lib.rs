@@ -16,10 +16,13 @@
 //!    `fork` and `exec` (module `sys`), in this order:
 //!    - its own **session and process group** (`setsid`);
 //!    - **rlimits**: CPU seconds, address space, file size, open files, no core dumps;
+//!    - when Rune runs as root, the call's own **pids cgroup** (root is exempt from
+//!      `RLIMIT_NPROC`, in every user namespace; [`ShellOptions::pids_cgroup`]);
 //!    - a new **user namespace** (the caller's uid and gid mapped to themselves; no
-//!      capability outside it, and the process limit counts only the call's processes) and,
-//!      with the network off, a new **network namespace** (no interface but a loopback that
-//!      is down); then `RLIMIT_NPROC`;
+//!      capability outside it, and for users other than root the process limit counts only
+//!      the call's processes) and, with the network off where seccomp or Landlock ABI 6 is
+//!      missing (or with [`ShellOptions::always_network_namespace`]), a new **network
+//!      namespace** (no interface but a loopback that is down); then `RLIMIT_NPROC`;
 //!    - **`no_new_privs`**: set-user-ID bits and file capabilities are ignored by `exec`;
 //!    - **Landlock**: everything the kernel's ABI can restrict is restricted, then granted
 //!      back only here:

@@ -1,8 +1,8 @@
-//! What the host supports ([`probe`]) and the per-call sandbox plan ([`prepare`]).
+//! What the host supports ([`probe`]) and the per-call sandbox plan (`prepare`).
 //!
 //! Every mechanism is detected, never assumed. [`probe`] runs once per process (the result is
 //! cached): it asks the kernel for its Landlock ABI, checks that seccomp answers, and starts
-//! one throw-away child that enters a new user and network namespace. [`prepare`] then builds,
+//! one throw-away child that enters a new user and network namespace. `prepare` then builds,
 //! in the parent and before any fork, everything the child will apply: the Landlock ruleset
 //! (a file descriptor), the seccomp program, the resource limits and the user namespace's id
 //! maps. What could not be applied is listed in [`Applied::missing`], and the tool says so in

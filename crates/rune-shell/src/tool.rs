@@ -190,8 +190,8 @@ pub fn shell_exec_tool(roots: Arc<Roots>, opts: ShellOptions) -> ToolDef {
 fn description(opts: &ShellOptions, read_only: bool) -> String {
     format!(
         "Run a program in a sandbox inside the allowed roots and get its exit code, stdout and \
-         stderr. Give `argv` (program and arguments, no shell){}. Files outside the roots are \
-         not readable, writes go only to the roots{} and a private temp dir (HOME, TMPDIR), \
+         stderr. Give `argv` (program and arguments, no shell){}. Files outside the roots (system \
+         directories aside) are unreadable, writes go only to {}a private temp dir (HOME, TMPDIR), \
          {}CPU, memory and process limits apply, and a timeout (default {} s) kills everything \
          the command started. Output streams as progress; long output keeps its start and end.",
         if opts.shell_strings {
@@ -199,7 +199,7 @@ fn description(opts: &ShellOptions, read_only: bool) -> String {
         } else {
             ""
         },
-        if read_only { " (read-only here)" } else { "" },
+        if read_only { "" } else { "the roots and " },
         if opts.network {
             ""
         } else {
