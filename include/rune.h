@@ -98,6 +98,8 @@ typedef void (*rune_tool_callback)(void *user_data,
                                    struct rune_tool_call *call);
 
 // Frees a tool's `user_data`; called once, on any thread, when Rune no longer needs it.
+// It may run on one of Rune's I/O threads: it should only release memory and must not call
+// Rune's blocking functions (there they fail with `RUNE_ERROR_PANIC`).
 typedef void (*rune_free_callback)(void *user_data);
 
 #ifdef __cplusplus

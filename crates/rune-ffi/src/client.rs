@@ -13,7 +13,6 @@ use std::time::Duration;
 use ::rune_client::{CallOptions, Client};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use tokio_util::sync::CancellationToken;
 
 use crate::error::{FfiError, guard, rune_status};
 use crate::handles::Table;
@@ -22,9 +21,9 @@ use crate::{rune_client, runtime};
 
 /// A live client.
 struct ClientCore {
+    /// Closed by `rune_client_destroy`, which fails the calls still waiting on other
+    /// threads with `Error::Closed` (`RUNE_ERROR_CLOSED`).
     client: Client,
-    /// Cancelled by `rune_client_destroy`: calls still waiting fail with `RUNE_ERROR_CLOSED`.
-    closing: CancellationToken,
     /// Per-call timeout in milliseconds; `DEFAULT_TIMEOUT` means the builder's (60 s), 0 none.
     timeout_ms: AtomicU64,
 }
@@ -42,27 +41,19 @@ impl ClientCore {
         }
     }
 
-    /// Sends `method` and waits for its raw result, unless the client is destroyed first.
+    /// Sends `method` and waits for its raw result.
     fn request<P: Serialize + ?Sized>(
         &self,
         method: &str,
         params: Option<&P>,
     ) -> Result<String, FfiError> {
         let rt = runtime::get()?;
-        let answer = rt.block_on(async {
-            tokio::select! {
-                r = self.client.request::<P, Box<RawValue>>(method, params, self.options()) => Some(r),
-                _ = self.closing.cancelled() => None,
-            }
-        });
-        match answer {
-            Some(Ok(raw)) => Ok(String::from(Box::<str>::from(raw))),
-            Some(Err(e)) => Err(e.into()),
-            None => Err(FfiError::new(
-                rune_status::RUNE_ERROR_CLOSED,
-                "the client was destroyed while the call was waiting",
-            )),
-        }
+        let raw = rt.block_on(self.client.request::<P, Box<RawValue>>(
+            method,
+            params,
+            self.options(),
+        ))?;
+        Ok(String::from(Box::<str>::from(raw)))
     }
 }
 
@@ -132,7 +123,6 @@ pub unsafe extern "C" fn rune_client_create(
         let client = connect(url)?;
         let h = CLIENTS.insert(ClientCore {
             client,
-            closing: CancellationToken::new(),
             timeout_ms: AtomicU64::new(DEFAULT_TIMEOUT),
         });
         // SAFETY: checked writable by out_param; the value is a handle, never dereferenced.
@@ -248,21 +238,7 @@ pub unsafe extern "C" fn rune_client_list_tools(
         unsafe { out_param(tools_json, "tools_json") }?;
         let core = CLIENTS.get(handle(client))?;
         let rt = runtime::get()?;
-        let tools = rt.block_on(async {
-            tokio::select! {
-                r = core.client.list_tools() => Some(r),
-                _ = core.closing.cancelled() => None,
-            }
-        });
-        let tools = match tools {
-            Some(r) => r?,
-            None => {
-                return Err(FfiError::new(
-                    rune_status::RUNE_ERROR_CLOSED,
-                    "the client was destroyed while the call was waiting",
-                ));
-            }
-        };
+        let tools = rt.block_on(core.client.list_tools())?;
         let text = serde_json::to_string(&tools)
             .map_err(|e| FfiError::new(rune_status::RUNE_ERROR_PROTOCOL, format!("tools: {e}")))?;
         // SAFETY: checked writable by out_param.
@@ -342,7 +318,6 @@ pub unsafe extern "C" fn rune_client_destroy(client: *mut rune_client) -> rune_s
             return Ok(());
         }
         let core = CLIENTS.remove(handle(client))?;
-        core.closing.cancel();
         let rt = runtime::get()?;
         rt.block_on(core.client.clone().close());
         Ok(())

@@ -52,6 +52,8 @@ pub type rune_tool_callback = Option<
 >;
 
 /// Frees a tool's `user_data`; called once, on any thread, when Rune no longer needs it.
+/// It may run on one of Rune's I/O threads: it should only release memory and must not call
+/// Rune's blocking functions (there they fail with `RUNE_ERROR_PANIC`).
 #[allow(non_camel_case_types)]
 pub type rune_free_callback = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 

@@ -147,3 +147,37 @@ fn cpp_program_links_the_static_library() {
         "{stdout}"
     );
 }
+
+/// `rune.pc.in`, filled in as docs/c-abi.md says, is a pkg-config file that names the
+/// version, the header's directory and the library.
+#[test]
+fn pkg_config_file_describes_the_library() {
+    let dir = scratch("pkgconfig");
+    let template = std::fs::read_to_string(crate_dir().join("rune.pc.in")).expect("rune.pc.in");
+    let version = env!("CARGO_PKG_VERSION");
+    let pc = template
+        .replace("@PREFIX@", "/opt/rune-test")
+        .replace("@VERSION@", version);
+    assert!(!pc.contains('@'), "a placeholder is left:\n{pc}");
+    std::fs::write(dir.join("rune.pc"), pc).expect("write rune.pc");
+    let query = |args: &[&str]| {
+        let out = run(
+            Command::new("pkg-config")
+                .args(args)
+                .arg("rune")
+                .env("PKG_CONFIG_PATH", &dir)
+                .env_remove("PKG_CONFIG_SYSROOT_DIR"),
+            30,
+        );
+        assert_success(&format!("pkg-config {args:?} rune"), &out);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(query(&["--modversion"]), version);
+    assert_eq!(query(&["--cflags"]), "-I/opt/rune-test/include");
+    assert_eq!(query(&["--libs"]), "-L/opt/rune-test/lib -lrune");
+    let static_libs = query(&["--libs", "--static"]);
+    assert!(
+        static_libs.contains("-lrune") && static_libs.contains("-lpthread"),
+        "{static_libs}"
+    );
+}
