@@ -623,3 +623,52 @@ fn a_static_lookup_is_what_the_tests_inject() {
     );
     assert!(rt.block_on(l.lookup("b.test")).is_err());
 }
+
+#[tokio::test]
+async fn cacheable_redirects_are_followed_from_the_cache() {
+    let s = TestServer::start(|req: &Request| match req.path.as_str() {
+        "/moved" => Reply::status(
+            301,
+            &[("Location", "/here"), ("Cache-Control", "max-age=3600")],
+            Vec::new(),
+        ),
+        "/temp" => Reply::redirect(302, "/here"),
+        _ => Reply::status(
+            200,
+            &[
+                ("Content-Type", "text/plain"),
+                ("ETag", "\"h1\""),
+                ("Cache-Control", "max-age=3600"),
+            ],
+            "here",
+        ),
+    })
+    .await;
+    let f = fetcher(opts());
+    for _ in 0..3 {
+        let r = get(&f, &s.url("/moved")).await.unwrap();
+        assert_eq!(r.body(), b"here");
+        assert_eq!(r.final_url().as_str(), s.url("/here"));
+        assert_eq!(r.redirects(), [s.url("/moved")]);
+    }
+    assert_eq!((s.hits("/moved"), s.hits("/here")), (1, 1));
+    // A temporary redirect without a lifetime is asked for every time.
+    for _ in 0..2 {
+        get(&f, &s.url("/temp")).await.unwrap();
+    }
+    assert_eq!(s.hits("/temp"), 2);
+    // `refresh` revalidates a fresh entry instead of serving it.
+    let r = f
+        .fetch(&s.url("/here"), Method::Get, true, &no_progress)
+        .await
+        .unwrap();
+    assert_eq!(
+        r.cache(),
+        CacheStatus::Miss,
+        "this server ignores If-None-Match"
+    );
+    assert_eq!(
+        s.requests("/here").last().unwrap().header("If-None-Match"),
+        Some("\"h1\"")
+    );
+}
