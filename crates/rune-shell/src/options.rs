@@ -78,8 +78,8 @@ pub struct ShellOptions {
     /// `~/.cargo`); the roots, the system directories and a private temp dir are always
     /// granted.
     pub read_paths: Vec<PathBuf>,
-    /// Refuse to run when Landlock, seccomp or (with the network off) a network namespace is
-    /// missing on this host, instead of running with what there is.
+    /// Refuse to run when Landlock or seccomp (which also cuts the network off) is missing on
+    /// this host, instead of running with what there is.
     pub require_full_sandbox: bool,
 }
 

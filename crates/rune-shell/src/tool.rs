@@ -321,13 +321,11 @@ fn plan(roots: &Roots, opts: &ShellOptions, req: Request) -> Result<Planned, Str
     }
     if opts.require_full_sandbox {
         let report = sandbox::probe();
-        let mut lacking: Vec<&str> = ["landlock", "seccomp"]
+        // seccomp also cuts the network off (sockets), so these two are the full sandbox.
+        let lacking: Vec<&str> = ["landlock", "seccomp"]
             .into_iter()
             .filter(|m| !report.has(m))
             .collect();
-        if !opts.network && !report.has("network_namespace") {
-            lacking.push("network_namespace");
-        }
         if !lacking.is_empty() {
             return Err(format!(
                 "this server requires the full sandbox, and this host lacks: {} (see `rune doctor`); nothing was run",

@@ -564,3 +564,43 @@ async fn the_result_names_what_was_applied_and_what_was_left_out() {
         assert!(r.text().contains("process limit"), "{}", r.text());
     }
 }
+
+#[tokio::test]
+async fn the_clients_roots_narrow_what_commands_may_touch() {
+    if !probe().has("landlock") {
+        return; // the narrowing of files is Landlock's; reported per call when missing
+    }
+    let s = Sandbox::new();
+    std::fs::create_dir_all(s.root.join("sub")).unwrap();
+    let roots = s.roots(false);
+    let scope = roots.narrow(&[s.root.join("sub")]);
+    let argv = ["sh", "-c", "echo in > here.txt; echo out > ../escaped.txt"]
+        .map(String::from)
+        .to_vec();
+    let out = rune_tools::guard::with_scope(scope, rune_shell::run_argv(&roots, &quick(), argv))
+        .await
+        .unwrap();
+    // The working directory defaults to the first of the client's roots.
+    assert_eq!(out.cwd, s.root.join("sub").to_string_lossy());
+    assert!(s.root.join("sub/here.txt").exists());
+    assert!(!s.root.join("escaped.txt").exists(), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn a_host_with_every_mechanism_runs_under_require_full_sandbox() {
+    let p = probe();
+    let full = p.has("landlock") && p.has("seccomp");
+    let s = Sandbox::new();
+    let mut c = s
+        .client(ShellOptions {
+            require_full_sandbox: true,
+            ..quick()
+        })
+        .await;
+    let r = c.exec(json!({"argv": ["true"]})).await;
+    if full {
+        assert_eq!(r.ran().exit_code(), Some(0));
+    } else {
+        assert!(r.is_error() && r.text().contains("requires the full sandbox"));
+    }
+}
