@@ -40,7 +40,7 @@
 //! max_timeout_secs = 600
 //! network = false        # let commands reach the network
 //! read_paths = ["~/.cargo", "~/.rustup"]    # toolchains outside the roots (read + run)
-//! require_full_sandbox = false               # refuse to run without Landlock, seccomp, netns
+//! require_full_sandbox = false               # refuse to run without Landlock and seccomp
 //! max_output_bytes = 16384                   # per stream, head and tail kept
 //! [shell.limits]
 //! cpu_secs = 120
