@@ -74,6 +74,9 @@ fn shell_modes() {
         let res = &by_id(&r, 2)["result"];
         assert_eq!(res["isError"], true, "{flags:?}: {res}");
         assert!(res.to_string().contains("approval"), "{res}");
+        // The way out it names is the shell's switch, not the writing tools'.
+        assert!(res.to_string().contains("--allow-shell"), "{res}");
+        assert!(!res.to_string().contains("--allow-write"), "{res}");
         assert!(!dir.join("made.txt").exists(), "{flags:?} ran the command");
     }
 

@@ -306,9 +306,17 @@ impl Policy {
         args: &Value,
         cx: &RequestContext,
     ) -> Result<Decision, HandlerError> {
+        // The command-line switch that allows this tool, where there is one.
+        let switch = match tool {
+            "shell_exec" => " (or start rune with --allow-shell)",
+            "file_write" | "file_edit" | "create_directory" | "move_path" => {
+                " (or start rune with --allow-write)"
+            }
+            _ => "",
+        };
         let config_hint = format!(
             "to allow it, set `consent = \"allow\"` under [tools.{tool}] in the configuration \
-             file (or start rune with --allow-write for the writing tools)"
+             file{switch}"
         );
         match consent {
             Consent::Allow => return Ok(Decision::Allowed),
