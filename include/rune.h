@@ -329,8 +329,10 @@ enum rune_status rune_tool_call_set_text(struct rune_tool_call *call, const char
 // `message` is NULL or a NUL-terminated string.
 enum rune_status rune_tool_call_set_error(struct rune_tool_call *call, const char *message);
 
-// True once the client cancelled this call (or timed out, or went away): a long callback
-// may poll it and give up early; its answer is then discarded. False for an invalid `call`.
+// True once the client cancelled this call (explicitly, or because it timed out), or the
+// server is being destroyed: a long callback may poll it and give up early; its answer is
+// then discarded. (A client that merely disconnects does not cancel: calls in flight run to
+// the end.) False for an invalid `call`.
 //
 // # Safety
 // None: any pointer value is accepted.

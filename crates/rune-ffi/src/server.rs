@@ -152,6 +152,7 @@ impl Gate {
 struct CallSlot {
     outcome: RefCell<Option<CallToolResult>>,
     cancel: CancellationToken,
+    gate: Arc<Gate>,
 }
 
 /// A live server.
@@ -184,7 +185,12 @@ fn handle(server: *mut rune_server) -> usize {
 }
 
 /// Runs the callback for one call on this (blocking) thread.
-fn invoke(cb: &Callback, gate: &Gate, args: Value, cancel: CancellationToken) -> CallToolResult {
+fn invoke(
+    cb: &Callback,
+    gate: &Arc<Gate>,
+    args: Value,
+    cancel: CancellationToken,
+) -> CallToolResult {
     if !gate.enter() {
         return CallToolResult::error("the server is shutting down");
     }
@@ -204,6 +210,7 @@ fn invoke(cb: &Callback, gate: &Gate, args: Value, cancel: CancellationToken) ->
     let slot = CallSlot {
         outcome: RefCell::new(None),
         cancel,
+        gate: gate.clone(),
     };
     let previous = CURRENT_CALL.with(|c| c.replace(&slot));
     // SAFETY: `f` and `user_data` come from the embedder, who promised they may be called
@@ -734,8 +741,10 @@ pub unsafe extern "C" fn rune_tool_call_set_error(
     })
 }
 
-/// True once the client cancelled this call (or timed out, or went away): a long callback
-/// may poll it and give up early; its answer is then discarded. False for an invalid `call`.
+/// True once the client cancelled this call (explicitly, or because it timed out), or the
+/// server is being destroyed: a long callback may poll it and give up early; its answer is
+/// then discarded. (A client that merely disconnects does not cancel: calls in flight run to
+/// the end.) False for an invalid `call`.
 ///
 /// # Safety
 /// None: any pointer value is accepted.
@@ -744,7 +753,7 @@ pub unsafe extern "C" fn rune_tool_call_is_cancelled(call: *mut rune_tool_call) 
     let mut cancelled = false;
     let _ = guard(|| {
         with_call(call, |slot| {
-            cancelled = slot.cancel.is_cancelled();
+            cancelled = slot.cancel.is_cancelled() || slot.gate.lock().closed;
             Ok(())
         })
     });

@@ -45,6 +45,17 @@ fn c_test_program() -> PathBuf {
         .clone()
 }
 
+/// Runs the C test program (or valgrind on it) with the library of this test run.
+///
+/// The program's rpath names `lib_dir()`, but cargo runs tests with `LD_LIBRARY_PATH`
+/// listing `target/<profile>` too, where an older `librune.so` from the last `cargo build`
+/// may lie, and a DT_RUNPATH yields to `LD_LIBRARY_PATH`. So it is set to `lib_dir()` alone.
+fn c_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env("LD_LIBRARY_PATH", lib_dir());
+    cmd
+}
+
 fn check_report(what: &str, stdout: &str) {
     let summary = stdout
         .lines()
@@ -66,7 +77,7 @@ fn check_report(what: &str, stdout: &str) {
 /// the same tools served in-process over TCP and HTTP; bad input everywhere.
 #[test]
 fn c_program_serves_and_calls_tools() {
-    let out = run(&mut Command::new(c_test_program()), 300);
+    let out = run(&mut c_command(c_test_program()), 300);
     assert_success("tests/c/rune_test.c", &out);
     check_report("rune_test", &String::from_utf8_lossy(&out.stdout));
 }
@@ -78,7 +89,7 @@ fn c_program_serves_and_calls_tools() {
 fn c_program_is_clean_under_valgrind() {
     let supp = crate_dir().join("tests/c/valgrind.supp");
     let out = run(
-        Command::new("valgrind")
+        c_command("valgrind")
             .args([
                 "--error-exitcode=1",
                 "--leak-check=full",

@@ -83,9 +83,12 @@ struct counter {
 };
 
 static atomic_int counters_freed = 0;
-static atomic_int slow_started = 0;
-static atomic_int slow_finished = 0;
-static atomic_int slow_saw_cancel = 0;
+/* Per call of the slow tool, by the "id" in its arguments: stale calls of earlier checks
+ * (which may start late on a loaded machine) cannot be mistaken for the one a check made. */
+enum { SLOW_IDS = 8 };
+static atomic_int slow_started[SLOW_IDS];
+static atomic_int slow_finished[SLOW_IDS];
+static atomic_int slow_saw_cancel[SLOW_IDS];
 static rune_tool_call *_Atomic stale_call = NULL;
 
 static void free_counter(void *user_data) {
@@ -173,20 +176,27 @@ static void misuse_tool(void *user_data, const char *args, rune_tool_call *call)
     rune_tool_call_set_text(call, ok ? "misuse refused" : "UNEXPECTED: misuse accepted");
 }
 
-/* slow: {"ms": number} sleeps that long in 5 ms steps, stopping early when cancelled. */
+/* slow: {"ms": number, "id": 0..7} sleeps that long in 5 ms steps, stopping early when
+ * cancelled; records what happened under its id. */
 static void slow_tool(void *user_data, const char *args, rune_tool_call *call) {
     count(user_data);
     long ms = (long)json_number(args, "ms");
-    atomic_store(&slow_started, 1);
+    int id = (int)json_number(args, "id") % SLOW_IDS;
+    atomic_store(&slow_started[id], 1);
     for (long waited = 0; waited < ms; waited += 5) {
         if (rune_tool_call_is_cancelled(call)) {
-            atomic_store(&slow_saw_cancel, 1);
+            atomic_store(&slow_saw_cancel[id], 1);
             break;
         }
         sleep_ms(5);
     }
     rune_tool_call_set_text(call, "slept");
-    atomic_store(&slow_finished, 1);
+    atomic_store(&slow_finished[id], 1);
+}
+
+static void wait_started(int id) {
+    for (int i = 0; i < 4000 && !atomic_load(&slow_started[id]); i++) sleep_ms(5);
+    CHECK(atomic_load(&slow_started[id]) == 1);
 }
 
 static const char *ADD_SCHEMA =
@@ -402,9 +412,8 @@ static void check_client(rune_client *client) {
     rune_string_free(r);
 
     /* A timeout fails the call, cancels it at the server, and leaves the client usable. */
-    atomic_store(&slow_saw_cancel, 0);
     CHECK_STATUS(rune_client_set_timeout(client, 300), RUNE_OK);
-    CHECK_STATUS(rune_client_call_tool(client, "slow", "{\"ms\": 20000}", &out),
+    CHECK_STATUS(rune_client_call_tool(client, "slow", "{\"ms\": 20000, \"id\": 1}", &out),
                  RUNE_ERROR_TIMEOUT);
     CHECK_STATUS(rune_client_set_timeout(client, 60000), RUNE_OK);
     r = call_ok(client, "greet", "{\"name\":\"again\"}");
@@ -436,7 +445,16 @@ static void *call_many(void *arg) {
 static void *call_slow(void *arg) {
     struct caller *c = arg;
     char *r = NULL;
-    c->status = rune_client_call_tool(c->client, "slow", "{\"ms\": 400}", &r);
+    /* 20 s: it ends early only if destroy cancels it. */
+    c->status = rune_client_call_tool(c->client, "slow", "{\"ms\": 20000, \"id\": 3}", &r);
+    rune_string_free(r);
+    return NULL;
+}
+
+static void *call_slow_long(void *arg) {
+    struct caller *c = arg;
+    char *r = NULL;
+    c->status = rune_client_call_tool(c->client, "slow", "{\"ms\": 3000, \"id\": 2}", &r);
     rune_string_free(r);
     return NULL;
 }
@@ -452,15 +470,30 @@ static void check_in_process(void) {
 
     rune_client *client = NULL;
     CHECK_STATUS(rune_client_create(url, &client), RUNE_OK);
-    rune_string_free(url);
     if (!client) return;
 
-    atomic_store(&slow_saw_cancel, 0);
+    /* Destroying a client while another thread waits on it: that call returns CLOSED at
+     * once instead of waiting for its answer. */
+    rune_client *doomed = NULL;
+    CHECK_STATUS(rune_client_create(url, &doomed), RUNE_OK);
+    rune_string_free(url);
+    if (doomed) {
+        struct caller waiting = {doomed, 0, RUNE_OK};
+        pthread_t waiter;
+        pthread_create(&waiter, NULL, call_slow_long, &waiting);
+        wait_started(2);
+        CHECK_STATUS(rune_client_destroy(doomed), RUNE_OK);
+        pthread_join(waiter, NULL);
+        CHECK_STATUS(waiting.status, RUNE_ERROR_CLOSED);
+        /* The call returned while its callback still sleeps (3 s). */
+        CHECK(atomic_load(&slow_finished[2]) == 0);
+    }
+
     check_client(client);
     /* In-process we can see the callbacks' side: */
     CHECK(atomic_load(&greets->calls) == 2);        /* user_data reached the callback */
-    for (int i = 0; i < 400 && !atomic_load(&slow_saw_cancel); i++) sleep_ms(5);
-    CHECK(atomic_load(&slow_saw_cancel) == 1);      /* the timed-out call was cancelled */
+    for (int i = 0; i < 2000 && !atomic_load(&slow_saw_cancel[1]); i++) sleep_ms(5);
+    CHECK(atomic_load(&slow_saw_cancel[1]) == 1);   /* the timed-out call was cancelled */
     /* The call handle the misuse tool kept is dead now that its callback returned. */
     CHECK_STATUS(rune_tool_call_set_text(atomic_load(&stale_call), "late"),
                  RUNE_ERROR_INVALID_HANDLE);
@@ -487,16 +520,14 @@ static void check_in_process(void) {
     CHECK_STATUS(rune_server_unregister_tool(server, "late"), RUNE_OK);
 
     /* Destroy while a callback runs: destroy waits for it, later calls fail cleanly. */
-    atomic_store(&slow_started, 0);
-    atomic_store(&slow_finished, 0);
     struct caller slow = {client, 0, RUNE_OK};
     pthread_t slow_thread;
     pthread_create(&slow_thread, NULL, call_slow, &slow);
-    for (int i = 0; i < 4000 && !atomic_load(&slow_started); i++) sleep_ms(5);
-    CHECK(atomic_load(&slow_started) == 1);
+    wait_started(3);
     int freed_before = atomic_load(&counters_freed);
     CHECK_STATUS(rune_server_destroy(server), RUNE_OK);
-    CHECK(atomic_load(&slow_finished) == 1);
+    CHECK(atomic_load(&slow_finished[3]) == 1);   /* destroy waited for the callback */
+    CHECK(atomic_load(&slow_saw_cancel[3]) == 1); /* which saw the destroy as a cancellation */
     pthread_join(slow_thread, NULL);
     CHECK(slow.status == RUNE_OK || slow.status == RUNE_ERROR_CLOSED);
     /* Every tool's user_data is freed (shortly: the last reference may be on a Rune thread). */
