@@ -14,12 +14,14 @@
 
 #include "rune.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static int checks = 0;
 static int failures = 0;
@@ -581,6 +583,62 @@ static void check_http_and_stop(void) {
     CHECK_STATUS(rune_server_destroy(server), RUNE_OK);
 }
 
+/* rune_server_run on stdin/stdout (pipes here), answered, refused a second time while it
+ * runs, ended by rune_server_stop from another thread, and stdin/stdout blocking again. */
+static rune_status run_status;
+
+static void *run_server(void *server) {
+    run_status = rune_server_run(server);
+    return NULL;
+}
+
+static void check_run_and_stop(void) {
+    rune_server *server = NULL;
+    CHECK_STATUS(rune_server_create("rune-test-server", "1.2.3", &server), RUNE_OK);
+    int in[2], out[2];
+    if (pipe(in) != 0 || pipe(out) != 0) {
+        CHECK(!"pipe");
+        return;
+    }
+    fflush(stdout);
+    int saved_in = dup(0), saved_out = dup(1);
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    run_status = RUNE_ERROR_PANIC;
+    pthread_t runner;
+    pthread_create(&runner, NULL, run_server, server);
+
+    const char *ping = "{\"jsonrpc\":\"2.0\",\"id\":41,\"method\":\"ping\"}\n";
+    CHECK(write(in[1], ping, strlen(ping)) == (ssize_t)strlen(ping));
+    char answer[512] = {0};
+    size_t got = 0;
+    while (got < sizeof answer - 1 && !memchr(answer, '\n', got)) {
+        ssize_t n = read(out[0], answer + got, sizeof answer - 1 - got);
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    CHECK(CONTAINS(answer, "\"id\":41") && CONTAINS(answer, "\"result\""));
+
+    CHECK_STATUS(rune_server_run(server), RUNE_ERROR_BUSY);
+    pthread_t stopper;
+    pthread_create(&stopper, NULL, stop_server, server);
+    pthread_join(stopper, NULL);
+    pthread_join(runner, NULL);
+    CHECK_STATUS(run_status, RUNE_OK);
+    CHECK((fcntl(0, F_GETFL) & O_NONBLOCK) == 0);
+    CHECK((fcntl(1, F_GETFL) & O_NONBLOCK) == 0);
+
+    dup2(saved_in, 0);
+    dup2(saved_out, 1);
+    close(saved_in);
+    close(saved_out);
+    close(in[0]);
+    close(in[1]);
+    close(out[0]);
+    close(out[1]);
+    CHECK_STATUS(rune_server_destroy(server), RUNE_OK);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "serve") == 0) return serve();
 
@@ -599,6 +657,7 @@ int main(int argc, char **argv) {
 
     check_in_process();
     check_http_and_stop();
+    check_run_and_stop();
 
     printf("%d checks, %d failed\n", checks, failures);
     return failures == 0 ? 0 : 1;
