@@ -674,13 +674,15 @@ impl Shared<'_> {
                 if k >= chunks || self.stop() || failed.load(Ordering::Relaxed) {
                     break;
                 }
-                // Chunks before this one that already hold enough matches make it useless.
+                // Chunks before this one that already hold more matches than the cap make it
+                // useless: merging them cuts the results (and says so) before this one.
+                // Exactly `cap` is not enough, as nobody would then know there were more.
                 let before: usize = found[..k]
                     .iter()
                     .map(|n| n.load(Ordering::Relaxed))
                     .filter(|&n| n != usize::MAX)
                     .sum();
-                if before >= cap {
+                if before > cap {
                     break;
                 }
                 match self.search_chunk(f, len, k, &mut buf, path) {
@@ -781,10 +783,11 @@ impl Shared<'_> {
         let cap = self.args.max_results;
         let mut matches = Vec::new();
         let (counted, counted_to) = if first < range_end {
+            // One more than the cap: a chunk that stopped early is then sure to cut.
             scan(self.matcher, false, hay, |h| {
                 let (m, _) = self.build(hay, h, path);
                 matches.push(m);
-                matches.len() < cap
+                matches.len() <= cap
             })
         } else {
             (0, 0)
@@ -840,9 +843,10 @@ impl Shared<'_> {
                                 end: a + h.end,
                                 ..h
                             });
-                            hits.len() < cap
+                            // One more than the cap: a slice that stopped early cuts.
+                            hits.len() <= cap
                         });
-                        if hits.len() < cap {
+                        if hits.len() <= cap {
                             lines += bytecount::count(&hay[counted_to..], b'\n') as u64;
                         }
                         if let Ok(mut r) = results[i].lock() {

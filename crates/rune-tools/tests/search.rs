@@ -528,6 +528,77 @@ async fn large_files_are_searched_in_parallel_slices() {
     assert_eq!(got(r.structured()), want);
 }
 
+/// A large file searched in chunks with a small `max_results`: the cut is reported however the
+/// chunks were scheduled (one thread, then later chunks are never searched; several threads),
+/// and a file with exactly `max_results` matches is not called cut.
+#[tokio::test]
+async fn large_file_cuts_are_reported_whatever_the_threads() {
+    let s = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(s.path()).unwrap();
+    // 6 MiB: a match every 37 lines (many per 256 KiB chunk) in one file; exactly ten
+    // matches, all near the start, in the other.
+    let mut many = String::new();
+    let mut exact = String::new();
+    let mut i = 0u64;
+    while many.len() < 6 << 20 {
+        let hit = i.is_multiple_of(37);
+        many.push_str(if hit {
+            "a needle here\n"
+        } else {
+            "filler text, nothing\n"
+        });
+        exact.push_str(if hit && i < 370 {
+            "a needle here\n"
+        } else {
+            "filler text, nothing\n"
+        });
+        i += 1;
+    }
+    std::fs::write(root.join("many.txt"), &many).unwrap();
+    std::fs::write(root.join("exact.txt"), &exact).unwrap();
+    for threads in [1, 2, 4] {
+        let roots = Arc::new(rune_tools::Roots::new([&root]).unwrap());
+        let opts = rune_tools::search::SearchOptions {
+            threads,
+            ..Default::default()
+        };
+        let mut c =
+            Client::start(vec![rune_tools::search::text_search_tool_with(roots, opts)]).await;
+        for _ in 0..3 {
+            let r = c
+                .call(
+                    "text_search",
+                    json!({"pattern": "needle", "path": "many.txt", "max_results": 10}),
+                )
+                .await
+                .ok();
+            let st = r.structured();
+            assert_eq!(
+                st["matches"].as_array().unwrap().len(),
+                10,
+                "{threads} threads"
+            );
+            assert_eq!(st["truncated"], true, "{threads} threads: {st}");
+            assert_eq!(st["matches"][0]["line"], 1);
+            assert_eq!(st["matches"][9]["line"], 1 + 9 * 37);
+        }
+        let r = c
+            .call(
+                "text_search",
+                json!({"pattern": "needle", "path": "exact.txt", "max_results": 10}),
+            )
+            .await
+            .ok();
+        let st = r.structured();
+        assert_eq!(
+            st["matches"].as_array().unwrap().len(),
+            10,
+            "{threads} threads"
+        );
+        assert_eq!(st["truncated"], false, "{threads} threads: {st}");
+    }
+}
+
 #[tokio::test]
 async fn no_progress_without_a_token() {
     let s = tempfile::tempdir().unwrap();
