@@ -19,13 +19,13 @@ use crate::model::{CallToolResult, Content};
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
-/// The bytes of `w` that need escaping (below 0x20, `"` or `\`), as the high bit of each
-/// byte lane; the lowest set bit marks the first such byte exactly.
+/// The bytes of `w` that may need escaping (below 0x20, `"` or a backslash), as the high
+/// bit of each byte lane: every such byte is marked, and a few others may be.
 ///
 /// `(x - 0x01…) & !x & 0x80…` marks every zero byte of `x`, and may also mark a byte just
-/// above a zero byte (the borrow of the subtraction), never one below the first zero: so the
-/// lowest mark is always a real one. With `0x20…` it marks bytes below 0x20 (bytes of 0x80
-/// and up have their high bit cleared by `!x`).
+/// above a zero byte (the borrow of the subtraction); the caller checks each mark. With
+/// `0x20…` it marks bytes below 0x20 (bytes of 0x80 and up have their high bit cleared by
+/// `!x`).
 #[inline]
 fn escape_mask(w: u64) -> u64 {
     let ctrl = w.wrapping_sub(ONES * 0x20) & !w;
@@ -36,65 +36,137 @@ fn escape_mask(w: u64) -> u64 {
     (ctrl | q | b) & HIGH
 }
 
-/// The escape of one byte, or `None` when it is written as it is.
+/// The second byte of each byte's escape (`\n` → `n`), `u` for `\u00XX`, 0 for none.
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[b'\n' as usize] = b'n';
+    t[b'\r' as usize] = b'r';
+    t[b'\t' as usize] = b't';
+    t[0x08] = b'b';
+    t[0x0c] = b'f';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// Appends the escape of `byte` (one that needs it).
 #[inline]
-fn escape(byte: u8) -> Option<&'static [u8]> {
+fn push_escape(out: &mut Vec<u8>, byte: u8, code: u8) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    static CONTROL: [[u8; 6]; 32] = {
-        let mut t = [[0u8; 6]; 32];
-        let mut i = 0;
-        while i < 32 {
-            t[i] = [b'\\', b'u', b'0', b'0', HEX[i >> 4], HEX[i & 0xf]];
-            i += 1;
-        }
-        t
-    };
-    match byte {
-        b'"' => Some(b"\\\""),
-        b'\\' => Some(b"\\\\"),
-        b'\n' => Some(b"\\n"),
-        b'\r' => Some(b"\\r"),
-        b'\t' => Some(b"\\t"),
-        0x08 => Some(b"\\b"),
-        0x0c => Some(b"\\f"),
-        0..0x20 => Some(&CONTROL[byte as usize]),
-        _ => None,
+    if code == b'u' {
+        out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[usize::from(byte >> 4)],
+            HEX[usize::from(byte & 0xf)],
+        ]);
+    } else {
+        out.push(b'\\');
+        out.push(code);
     }
 }
 
 /// Appends `s` as a JSON string (quotes included), escaped exactly as `serde_json` does.
+///
+/// Sparse escapes (prose, code, logs) go word by word. Where a block of 32 bytes holds four
+/// escapes or more (JSON inside a string, say) the word arithmetic no longer pays, and the
+/// rest of the string is left to `serde_json`'s byte-by-byte loop.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut run = 0; // start of the bytes not yet copied
     let mut i = 0;
+    while let Some(block) = bytes.get(i..i + 32) {
+        let mut masks = [0u64; 4];
+        for (m, word) in masks.iter_mut().zip(block.chunks_exact(8)) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            *m = escape_mask(u64::from_le_bytes(w));
+        }
+        let mut escaped = 0;
+        if masks != [0; 4] {
+            for (k, &m) in masks.iter().enumerate() {
+                escaped += escape_marked(out, bytes, i + 8 * k, m, &mut run);
+            }
+        }
+        i += 32;
+        if escaped >= 4 && dense_rest(out, s, i, &mut run) {
+            return;
+        }
+    }
     while let Some(word) = bytes.get(i..i + 8) {
         let mut w = [0u8; 8];
         w.copy_from_slice(word);
-        let mask = escape_mask(u64::from_le_bytes(w));
-        if mask == 0 {
-            i += 8;
-            continue;
-        }
-        // The first byte to escape in this word; carry on right after it.
-        let at = i + (mask.trailing_zeros() / 8) as usize;
-        if let Some(e) = escape(bytes[at]) {
-            out.extend_from_slice(&bytes[run..at]);
-            out.extend_from_slice(e);
-            run = at + 1;
-        }
-        i = at + 1;
+        escape_marked(out, bytes, i, escape_mask(u64::from_le_bytes(w)), &mut run);
+        i += 8;
     }
     for (at, &byte) in bytes.iter().enumerate().skip(i) {
-        if let Some(e) = escape(byte) {
+        let code = ESCAPE[usize::from(byte)];
+        if code != 0 {
             out.extend_from_slice(&bytes[run..at]);
-            out.extend_from_slice(e);
+            push_escape(out, byte, code);
             run = at + 1;
         }
     }
     out.extend_from_slice(&bytes[run..]);
     out.push(b'"');
+}
+
+/// Writes the rest of `s`, from `i` on (everything before it is escaped up to `run`), with
+/// `serde_json`, closing quote included. False when that was not possible (nothing written).
+fn dense_rest(out: &mut Vec<u8>, s: &str, i: usize, run: &mut usize) -> bool {
+    // The next character boundary: the bytes skipped are inside a character, never escaped.
+    let Some(cut) = (i..=s.len()).find(|&c| s.is_char_boundary(c)) else {
+        return false;
+    };
+    let Some(rest) = s.get(cut..) else {
+        return false;
+    };
+    out.extend_from_slice(&s.as_bytes()[*run..cut]);
+    *run = cut;
+    let quote = out.len();
+    if serde_json::to_writer(&mut *out, rest).is_err() {
+        out.truncate(quote); // cannot happen with a Vec; escaped by the caller then
+        return false;
+    }
+    // serde_json opened the string again: drop that quote.
+    out.copy_within(quote + 1.., quote);
+    out.pop();
+    true
+}
+
+/// Escapes the marked bytes of the word at `i` (every byte to escape is marked, and perhaps a
+/// few that are not: each mark is checked), copying the plain bytes before each. Returns how
+/// many were escaped.
+#[inline]
+fn escape_marked(
+    out: &mut Vec<u8>,
+    bytes: &[u8],
+    i: usize,
+    mut mask: u64,
+    run: &mut usize,
+) -> usize {
+    let mut n = 0;
+    while mask != 0 {
+        let at = i + (mask.trailing_zeros() / 8) as usize;
+        let code = ESCAPE[usize::from(bytes[at])];
+        if code != 0 {
+            out.extend_from_slice(&bytes[*run..at]);
+            push_escape(out, bytes[at], code);
+            *run = at + 1;
+            n += 1;
+        }
+        mask &= mask - 1;
+    }
+    n
 }
 
 /// Appends a JSON value, strings written by [`write_str`]; objects keep their order.
@@ -223,6 +295,39 @@ mod tests {
             "x\"y\\z\t",
         ] {
             assert_eq!(ours(s), theirs(s));
+        }
+    }
+
+    #[test]
+    fn long_strings_sparse_and_dense_match_serde_json() {
+        // Deterministic pseudo-random strings up to 300 bytes: plain text with escapes from
+        // rare to every other character, and multi-byte characters that fall across the
+        // 8- and 32-byte boundaries (also where the dense path takes over).
+        let alphabet: Vec<&str> = vec![
+            "a", "b", " ", "x", "\"", "\\", "\n", "\t", "\u{1}", "\u{1f}", "\u{7f}", "é", "€", "😀",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..3000 {
+            let len = (next() % 300) as usize;
+            // Escapes among the first 4 symbols' worth of plain text: from none to most.
+            let density = round % 10;
+            let mut s = String::new();
+            while s.len() < len {
+                let r = next() as usize;
+                let pick = if r % 10 < density {
+                    alphabet[4 + (r / 10) % (alphabet.len() - 4)]
+                } else {
+                    alphabet[(r / 10) % 4]
+                };
+                s.push_str(pick);
+            }
+            assert_eq!(ours(&s), theirs(&s), "{s:?}");
         }
     }
 
