@@ -7,6 +7,7 @@
 //!   and params stay slices of the buffer); `write_*` functions encode into a `Vec<u8>`.
 //! - [`json`]: a JSON writer for string-heavy results (tool results), several times faster
 //!   than `serde_json` on text and byte-identical to it.
+//! - [`sse`]: the incremental `text/event-stream` parser (HTTP transports, model streams).
 //! - [`version`]: [`ProtocolVersion`], the revisions 2024-11-05 … 2026-07-28, and the
 //!   questions the engine asks of them (batches allowed? `resultType`? which not-found code?).
 //! - [`model`]: the wire types (tools, resources, prompts, content, capabilities, sampling,
@@ -36,6 +37,7 @@
 pub mod json;
 pub mod jsonrpc;
 pub mod model;
+pub mod sse;
 pub mod version;
 
 pub use jsonrpc::{DecodeError, ErrorObject, Id, Message};

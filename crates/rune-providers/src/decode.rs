@@ -6,7 +6,8 @@
 //! boundary may fall anywhere: inside a UTF-8 sequence, between `\r` and `\n`, in the middle
 //! of `data:`. A line is turned into text with `String::from_utf8_lossy` only once complete.
 //!
-//! The SSE decoder follows the WHATWG event-stream rules: lines end with `\r\n`, `\n` or `\r`;
+//! The SSE decoder is `rune_proto::sse` (shared with the MCP client) and follows the WHATWG
+//! event-stream rules: lines end with `\r\n`, `\n` or `\r`;
 //! a leading byte-order mark is skipped; `:` starts a comment (keep-alives); `data` lines of
 //! one event are joined with `\n`; one space after the colon is dropped; a blank line
 //! dispatches the event, and an event without data is no event. An unfinished event at the
@@ -25,14 +26,20 @@ pub struct SseEvent {
     pub id: Option<String>,
 }
 
-/// The SSE decoder (see the module documentation).
-#[derive(Debug, Default)]
+/// The SSE decoder (see the module documentation): `rune_proto::sse`'s parser, the one the
+/// MCP client's HTTP transports use, with no size limit (a provider's events are small, and the
+/// whole response is capped elsewhere) and text decoded lossily.
+#[derive(Debug)]
 pub struct SseDecoder {
-    lines: LineSplitter,
-    event: String,
-    data: String,
-    has_data: bool,
-    id: Option<String>,
+    parser: rune_proto::sse::Parser,
+}
+
+impl Default for SseDecoder {
+    fn default() -> Self {
+        SseDecoder {
+            parser: rune_proto::sse::Parser::new(usize::MAX),
+        }
+    }
 }
 
 impl SseDecoder {
@@ -43,53 +50,21 @@ impl SseDecoder {
 
     /// Feeds the next piece of the body; complete events are appended to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
-        let mut lines = std::mem::take(&mut self.lines);
-        lines.feed(bytes, |line| self.line(line, out));
-        self.lines = lines;
-    }
-
-    fn line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
-        if line.is_empty() {
-            if self.has_data {
-                out.push(SseEvent {
-                    event: std::mem::take(&mut self.event),
-                    data: std::mem::take(&mut self.data),
-                    id: self.id.clone(),
-                });
-            }
-            self.event.clear();
-            self.data.clear();
-            self.has_data = false;
-            return;
-        }
-        if line[0] == b':' {
-            return;
-        }
-        let (name, value) = match line.iter().position(|&b| b == b':') {
-            Some(i) => {
-                let v = &line[i + 1..];
-                (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
-            }
-            None => (line, &b""[..]),
-        };
-        match name {
-            b"data" => {
-                if self.has_data {
-                    self.data.push('\n');
-                }
-                self.data.push_str(&String::from_utf8_lossy(value));
-                self.has_data = true;
-            }
-            b"event" => self.event = String::from_utf8_lossy(value).into_owned(),
-            b"id" if !value.contains(&0) => {
-                self.id = Some(String::from_utf8_lossy(value).into_owned())
-            }
-            _ => {}
-        }
+        self.parser.feed(bytes, &mut |e| {
+            out.push(SseEvent {
+                event: e.kind,
+                data: match String::from_utf8(e.data) {
+                    Ok(s) => s,
+                    Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                },
+                id: e.id,
+            })
+        });
     }
 }
 
-/// Splits a byte stream into lines ending with `\n`, `\r\n` or `\r`; used by both decoders.
+/// Splits a byte stream into lines ending with `\n`, `\r\n` or `\r` (a leading byte-order
+/// mark skipped), for the NDJSON decoder.
 #[derive(Debug, Default)]
 struct LineSplitter {
     partial: Vec<u8>,
