@@ -171,19 +171,41 @@ fn escape_marked(
 
 /// Appends a JSON value, strings written by [`write_str`]; objects keep their order.
 pub fn write_value(out: &mut Vec<u8>, v: &Value) {
+    write_value_reusing(out, v, &[]);
+}
+
+/// Strings at least this long are looked up among those already written (see
+/// [`write_call_tool_result`]); shorter ones cost less to escape than to compare.
+const REUSE_MIN: usize = 256;
+
+/// A string already written into `out`: its text, and where its escaped form (quotes
+/// included) stands in `out`.
+type Written<'a> = (&'a str, std::ops::Range<usize>);
+
+/// [`write_value`], copying the escaped form of a string that equals one in `written`
+/// instead of escaping it again.
+fn write_value_reusing(out: &mut Vec<u8>, v: &Value, written: &[Written<'_>]) {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
-        Value::String(s) => write_str(out, s),
+        Value::String(s) => {
+            let again = (s.len() >= REUSE_MIN)
+                .then(|| written.iter().find(|(w, _)| *w == s.as_str()))
+                .flatten();
+            match again {
+                Some((_, range)) => out.extend_from_within(range.clone()),
+                None => write_str(out, s),
+            }
+        }
         Value::Array(items) => {
             out.push(b'[');
             for (k, item) in items.iter().enumerate() {
                 if k > 0 {
                     out.push(b',');
                 }
-                write_value(out, item);
+                write_value_reusing(out, item, written);
             }
             out.push(b']');
         }
@@ -195,7 +217,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
                 }
                 write_str(out, key);
                 out.push(b':');
-                write_value(out, item);
+                write_value_reusing(out, item, written);
             }
             out.push(b'}');
         }
@@ -204,8 +226,13 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
 
 /// Appends a `tools/call` result: the same JSON as its `Serialize` implementation, with text
 /// blocks and `structuredContent` written by [`write_str`] / [`write_value`].
+///
+/// A long string of `structuredContent` that is also the text of a block (a tool returning
+/// its text in both places, as MCP asks of tools with structured output) is escaped once:
+/// the second time its escaped bytes are copied.
 pub fn write_call_tool_result(out: &mut Vec<u8>, r: &CallToolResult) -> serde_json::Result<()> {
     out.extend_from_slice(b"{\"content\":[");
+    let mut written: Vec<Written<'_>> = Vec::new();
     for (k, c) in r.content.iter().enumerate() {
         if k > 0 {
             out.push(b',');
@@ -213,7 +240,11 @@ pub fn write_call_tool_result(out: &mut Vec<u8>, r: &CallToolResult) -> serde_js
         match c {
             Content::Text(t) if t.annotations.is_none() && t.meta.is_none() => {
                 out.extend_from_slice(b"{\"type\":\"text\",\"text\":");
+                let at = out.len();
                 write_str(out, &t.text);
+                if t.text.len() >= REUSE_MIN && r.structured_content.is_some() {
+                    written.push((&t.text, at..out.len()));
+                }
                 out.push(b'}');
             }
             other => serde_json::to_writer(&mut *out, other)?,
@@ -222,7 +253,7 @@ pub fn write_call_tool_result(out: &mut Vec<u8>, r: &CallToolResult) -> serde_js
     out.push(b']');
     if let Some(v) = &r.structured_content {
         out.extend_from_slice(b",\"structuredContent\":");
-        write_value(out, v);
+        write_value_reusing(out, v, &written);
     }
     if let Some(e) = r.is_error {
         out.extend_from_slice(if e {
@@ -329,6 +360,28 @@ mod tests {
             }
             assert_eq!(ours(&s), theirs(&s), "{s:?}");
         }
+    }
+
+    #[test]
+    fn text_repeated_in_structured_content_is_written_the_same() {
+        let long = "line \"one\"\n\tline two \u{1}\n".repeat(40);
+        let other = "another text, as long\n".repeat(40);
+        let v = serde_json::json!({
+            "path": "/x", "text": long, "nested": [{"same": long}, other],
+            "short": "line \"one\"\n",
+        });
+        let r = CallToolResult::new(vec![
+            Content::text(long.clone()),
+            Content::text("note"),
+            Content::text(other.clone()),
+        ])
+        .with_structured(v);
+        let mut out = Vec::new();
+        write_call_tool_result(&mut out, &r).expect("written");
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            serde_json::to_string(&r).expect("serializable")
+        );
     }
 
     #[test]

@@ -721,6 +721,11 @@ impl<W: AsyncWrite + Unpin> Output for StreamOutput<W> {
     }
 }
 
+/// Output queued past this many bytes is written before more ready requests are driven.
+/// Small replies (hundreds of bytes) still share one write per turn; replies of several KiB
+/// go out a few at a time, so the peer starts on them while the engine works on the rest.
+const FLUSH_BYTES: usize = 32 * 1024;
+
 /// Serves one connection until the peer closes its input and every request is answered.
 pub(crate) async fn run<R, O>(
     server: &Server,
@@ -804,9 +809,17 @@ where
         if buf.capacity() > 4 << 20 && buf.len() < 64 * 1024 {
             buf.shrink_to(64 * 1024);
         }
-        // 3. Drive every request that can make progress now.
+        // 3. Drive every request that can make progress now, until enough output is
+        //    queued to be worth a write of its own: the peer can then read those replies
+        //    while the rest are being worked on (large replies would otherwise all wait for
+        //    the last one, and the two sides would take turns instead of working together).
+        let mut more = false;
         while let Some(Some(done)) = eng.tasks.next().now_or_never() {
             eng.finished(done);
+            if lock(&conn.out).buf.len() >= FLUSH_BYTES {
+                more = true;
+                break;
+            }
         }
         // 4. One write for everything queued.
         std::mem::swap(&mut *lock(&conn.out), &mut outbox);
@@ -824,6 +837,9 @@ where
             if outbox.buf.capacity() > 1 << 20 {
                 outbox.buf.shrink_to(64 * 1024);
             }
+        }
+        if more {
+            continue; // requests that were ready are still waiting for their turn
         }
         if eof && eng.tasks.is_empty() && eng.backlog.is_empty() {
             break Ok(());
