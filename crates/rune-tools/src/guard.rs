@@ -18,8 +18,10 @@
 //!    one `openat2(O_PATH, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` beneath the innermost
 //!    root's handle proves that no component is a link (so the normalized path is already
 //!    canonical) and `fstat` on that handle tells the kind, without opening the file itself
-//!    (a device's driver is never called); any failure there (a link, a missing path, a
-//!    special file) falls back to the general path, which gives the precise answer.
+//!    (a device's driver is not called; only a device renamed into the path between this
+//!    check and the open below could be, and it is refused before any read); any failure
+//!    there (a link, a missing path, a special file) falls back to the general path, which
+//!    gives the precise answer.
 //!
 //! The result remembers the root it belongs to and the symlink-free path relative to it.
 //! Opening goes through the root's directory handle ([`ResolvedPath::open_file`],
