@@ -326,6 +326,16 @@ fn connection_failures_are_clear_and_exit_3() {
     let o = client(&["--stdio", "sh -c 'exit 7'", "ping"]);
     expect_code(&o, 3);
     assert!(stderr(&o).contains("exit"), "{}", stderr(&o));
+    // One that answers `initialize`, then closes its stdin and exits a moment later: the
+    // next write fails (a broken pipe), yet the message still says how the server ended.
+    let answer_then_exit = r#"sh -c 'read line; printf "%s\n" "{\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},\"serverInfo\":{\"name\":\"x\",\"version\":\"1\"}}}"; exec 0<&-; sleep 0.3; exit 7'"#;
+    let o = client(&["--stdio", answer_then_exit, "ping"]);
+    expect_code(&o, 3);
+    assert!(
+        stderr(&o).contains("the server exited (exit status: 7)"),
+        "{}",
+        stderr(&o)
+    );
     // Nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

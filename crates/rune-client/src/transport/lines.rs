@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -83,13 +84,21 @@ fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+/// How long a failed write waits for the reader to say why the connection ended.
+const READER_GRACE: Duration = Duration::from_secs(2);
+
 /// Writes queued messages, one line each, gathering what is ready into one write. On `stop`
 /// it writes what is already queued, then closes the stream (the server sees end of input).
+///
+/// A write fails when the server has gone (a broken pipe). The reader then sees the end of
+/// the server's output and knows more (a child's exit status), so the writer lets the reader
+/// close the connection first, up to [`READER_GRACE`] after `read_done` has not fired.
 pub(crate) async fn write_lines<W: AsyncWrite + Unpin>(
     mut writer: W,
     mut rx: mpsc::Receiver<Vec<u8>>,
     stop: CancellationToken,
     sink: Sink,
+    read_done: CancellationToken,
 ) {
     let mut buf = Vec::with_capacity(64 * 1024);
     loop {
@@ -116,6 +125,9 @@ pub(crate) async fn write_lines<W: AsyncWrite + Unpin>(
             writer.flush().await
         };
         if let Err(e) = written.await {
+            debug!("writing to the server failed: {e}");
+            let _ = tokio::time::timeout(READER_GRACE, read_done.cancelled()).await;
+            // A no-op when the reader closed the connection first.
             sink.closed(&format!("writing to the server failed: {e}"));
             return;
         }
@@ -147,7 +159,14 @@ where
     E: Future<Output = String> + Send,
 {
     let (tx, rx) = mpsc::channel(QUEUE);
-    tokio::spawn(write_lines(writer, rx, stop.clone(), sink.clone()));
+    let read_done = CancellationToken::new();
+    tokio::spawn(write_lines(
+        writer,
+        rx,
+        stop.clone(),
+        sink.clone(),
+        read_done.clone(),
+    ));
     tokio::spawn(async move {
         let read = read_lines(reader, max, &stop, |line| {
             sink.message(line, None);
@@ -160,6 +179,7 @@ where
         };
         debug!("{reason}");
         sink.closed(&reason);
+        read_done.cancel();
     });
     tx
 }
