@@ -7,6 +7,8 @@
 //!   and params stay slices of the buffer); `write_*` functions encode into a `Vec<u8>`.
 //! - [`json`]: a JSON writer for string-heavy results (tool results), several times faster
 //!   than `serde_json` on text and byte-identical to it.
+//! - [`headers`]: the HTTP headers that mirror a 2026-07-28 request (`Mcp-Param-*` from a
+//!   tool's `x-mcp-header` annotations, the `=?base64?…?=` value codec).
 //! - [`sse`]: the incremental `text/event-stream` parser (HTTP transports, model streams).
 //! - [`version`]: [`ProtocolVersion`], the revisions 2024-11-05 … 2026-07-28, and the
 //!   questions the engine asks of them (batches allowed? `resultType`? which not-found code?).
@@ -34,6 +36,7 @@
 
 #![deny(missing_docs)]
 
+pub mod headers;
 pub mod json;
 pub mod jsonrpc;
 pub mod model;
