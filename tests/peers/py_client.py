@@ -246,6 +246,10 @@ class Run:
         await self.call("test_tool_with_logging")
         await self.call("test_elicitation", {"message": "Please provide your username and email"})
         await self.call("test_sampling", {"prompt": "What is the capital of France?"})
+        if "test_param_headers" in self.out.get("tools", []):
+            # Over HTTP in 2026-07-28 the SDK mirrors both into Mcp-Param-* headers (the
+            # region in base64: it is not ASCII).
+            await self.call("test_param_headers", {"region": "zürich", "limit": 3})
         await self.read("test://static-text")
         await self.read("test://static-binary")
         await self.read("test://template/42/data")

@@ -393,6 +393,14 @@ fn python_and_typescript_clients_over_streamable_http() {
         let r = python(mode, "fixture", &[&fixture.url]);
         assert_eq!(r["protocol_version"], version, "mode {mode}: {r}");
         check_fixture(&r, true);
+        // In 2026-07-28 the SDK sends `Mcp-Param-Region` (base64) and `Mcp-Param-Limit`,
+        // which Rune checks against the arguments.
+        assert_eq!(
+            texts(&r, "test_param_headers"),
+            ["region=zürich limit=3"],
+            "mode {mode}: {}",
+            r["tool_calls"]["test_param_headers"]
+        );
     }
     for version in ["2025-11-25", "2025-06-18", "2025-03-26"] {
         let r = typescript(version, "fixture", &[&fixture.url]);

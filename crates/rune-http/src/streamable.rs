@@ -602,13 +602,31 @@ async fn post_modern(
             "tools/call" | "prompts/get" | "resources/read"
         ) && let Some(name) = &c.name
         {
-            let given = header_str(headers, NAME_HEADER).map(decode_header_value);
+            let given = header_str(headers, NAME_HEADER).map(rune_proto::headers::decode_value);
             match given {
-                Some(Some(h)) if &h == name => {}
+                Some(Some(h)) if h == name.as_str() => {}
                 Some(_) => {
                     return mismatch(format!("Mcp-Name does not match {name:?}"));
                 }
                 None => return mismatch("the Mcp-Name header is missing".into()),
+            }
+        }
+        if method == "tools/call"
+            && let Some(name) = &c.name
+            && let Some(params) = sh.server.param_headers(name)
+            && !params.is_empty()
+        {
+            let args = tool_arguments(body);
+            let values = |name: &str| {
+                headers
+                    .get_all(name)
+                    .iter()
+                    // Bytes that are not visible ASCII match nothing.
+                    .map(|v| v.to_str().unwrap_or("\0"))
+                    .collect()
+            };
+            if let Err(why) = params.check(args.as_ref(), values) {
+                return mismatch(why);
             }
         }
     }
@@ -619,47 +637,18 @@ async fn post_modern(
     post_ephemeral(sh, body, c, acc, opts, true).await
 }
 
-/// A header value as sent: plain, or `=?base64?…?=` for values that are not plain ASCII.
-fn decode_header_value(v: &str) -> Option<String> {
-    match v
-        .strip_prefix("=?base64?")
-        .and_then(|r| r.strip_suffix("?="))
-    {
-        Some(b64) => base64_decode(b64).and_then(|b| String::from_utf8(b).ok()),
-        None => Some(v.to_owned()),
+/// The `arguments` of a `tools/call` body (parsed only for a tool with `Mcp-Param-*`
+/// headers to check).
+fn tool_arguments(body: &[u8]) -> Option<serde_json::Value> {
+    #[derive(Deserialize)]
+    struct Call {
+        params: Option<Params>,
     }
-}
-
-/// Standard base64 (with or without padding).
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    fn val(c: u8) -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        })
+    #[derive(Deserialize)]
+    struct Params {
+        arguments: Option<serde_json::Value>,
     }
-    let bytes: Vec<u8> = s.bytes().filter(|&b| b != b'=').collect();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= val(c)? << (18 - 6 * i);
-        }
-        let n = match chunk.len() {
-            4 => 3,
-            3 => 2,
-            2 => 1,
-            _ => return None,
-        };
-        for i in 0..n {
-            out.push((acc >> (16 - 8 * i)) as u8);
-        }
-    }
-    Some(out)
+    serde_json::from_slice::<Call>(body).ok()?.params?.arguments
 }
 
 /// Serves a POST on a connection of its own, closed when the POST is answered.
@@ -1053,18 +1042,6 @@ mod tests {
         h.insert(header::ACCEPT, HeaderValue::from_static("text/html"));
         let a = accept(&h);
         assert!(!a.json && !a.sse);
-    }
-
-    #[test]
-    fn header_values() {
-        assert_eq!(decode_header_value("search").as_deref(), Some("search"));
-        assert_eq!(
-            decode_header_value("=?base64?w6lsw6hu?=").as_deref(),
-            Some("élèn")
-        );
-        assert_eq!(base64_decode("aGk="), Some(b"hi".to_vec()));
-        assert_eq!(base64_decode("aGk"), Some(b"hi".to_vec()));
-        assert_eq!(base64_decode("a!"), None);
     }
 
     #[test]

@@ -253,8 +253,26 @@ fn server() -> Server {
         "Echoes",
         |a: Echo, _cx: RequestContext| async move { Ok::<_, HandlerError>(a.message) },
     );
+    // Two arguments mirrored into `Mcp-Param-*` headers in 2026-07-28 (SEP-2243).
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Route {
+        #[schemars(extend("x-mcp-header" = "Region"))]
+        region: String,
+        #[serde(default)]
+        #[schemars(extend("x-mcp-header" = "Limit"))]
+        limit: i64,
+        query: String,
+    }
+    let route = ToolDef::new(
+        "route",
+        "Routes a query",
+        |a: Route, _cx: RequestContext| async move {
+            Ok::<_, HandlerError>(format!("{} {} {}", a.region, a.limit, a.query))
+        },
+    );
     Server::builder("http-test", "1.0.0")
         .tool(echo)
+        .tool(route)
         .tool(progress)
         .tool(reconnect)
         .tool(ask)
@@ -563,6 +581,89 @@ async fn requests_of_2026_are_stateless_and_headers_must_match() {
     assert_eq!(r.json().await["error"]["code"], -32020);
     let r = http(rt.addr, "POST", "/mcp", &base, &body).await;
     assert_eq!(r.status, 400, "Mcp-Method is required");
+
+    // `Mcp-Param-*`: the annotated arguments of `route` must be mirrored, and agree.
+    let route = |args: Value| {
+        json!({"jsonrpc":"2.0","id":"p","method":"tools/call","params":{"name":"route","arguments":args,
+            "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})
+        .to_string()
+    };
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut h = base.to_vec();
+        h.extend([("Mcp-Method", "tools/call"), ("Mcp-Name", "route")]);
+        h.extend_from_slice(extra);
+        h
+    };
+    let args = json!({"region": "zürich", "limit": 7, "query": "q"});
+    // The region is not ASCII, so it goes base64; the integer may be written 7.0.
+    let good = with(&[
+        ("mcp-param-region", "=?base64?esO8cmljaA==?="),
+        ("MCP-PARAM-LIMIT", "7.0"),
+    ]);
+    let r = http(rt.addr, "POST", "/mcp", &good, &route(args.clone())).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json().await["result"]["content"][0]["text"], "zürich 7 q");
+    // An absent argument goes without its header.
+    let only_region = with(&[("Mcp-Param-Region", "eu")]);
+    let r = http(
+        rt.addr,
+        "POST",
+        "/mcp",
+        &only_region,
+        &route(json!({"region": "eu", "query": "q"})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json().await["result"]["content"][0]["text"], "eu 0 q");
+    let refused: [(&[(&'static str, &'static str)], &str); 5] = [
+        (&[("Mcp-Param-Limit", "7")], "Mcp-Param-Region is missing"),
+        (
+            &[("Mcp-Param-Region", "zurich"), ("Mcp-Param-Limit", "7")],
+            "does not match",
+        ),
+        (
+            &[
+                ("Mcp-Param-Region", "=?base64?esO8cmljaA?="),
+                ("Mcp-Param-Limit", "7"),
+            ],
+            "malformed",
+        ),
+        (
+            &[
+                ("Mcp-Param-Region", "=?base64?esO8cmljaA==?="),
+                ("Mcp-Param-Limit", "7"),
+                ("Mcp-Param-Limit", "7"),
+            ],
+            "more than once",
+        ),
+        (
+            &[
+                ("Mcp-Param-Region", "=?base64?esO8cmljaA==?="),
+                ("Mcp-Param-Limit", "7.5"),
+            ],
+            "does not match",
+        ),
+    ];
+    for (extra, why) in refused {
+        let r = http(rt.addr, "POST", "/mcp", &with(extra), &route(args.clone())).await;
+        assert_eq!(r.status, 400, "{extra:?}");
+        let v = r.json().await;
+        assert_eq!(v["error"]["code"], -32020, "{v}");
+        assert_eq!(v["id"], "p", "{v}");
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(why), "{extra:?}: {message}");
+    }
+    // A header for an argument the body does not hold.
+    let r = http(
+        rt.addr,
+        "POST",
+        "/mcp",
+        &with(&[("Mcp-Param-Region", "eu"), ("Mcp-Param-Limit", "3")]),
+        &route(json!({"region": "eu", "query": "q"})),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json().await["error"]["code"], -32020);
 
     // An unknown method: 404 with -32601.
     let body = json!({"jsonrpc":"2.0","id":2,"method":"nope/nope","params":{

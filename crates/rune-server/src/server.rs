@@ -381,6 +381,12 @@ impl Server {
         });
     }
 
+    /// The `Mcp-Param-*` headers of the tool named `name` ([`ToolDef::param_headers`]), for a
+    /// transport that checks them; `None` when there is no such tool.
+    pub fn param_headers(&self, name: &str) -> Option<Arc<rune_proto::headers::ParamHeaders>> {
+        self.registry().tool(name).map(|t| t.param_headers.clone())
+    }
+
     /// Removes a tool; true if it was there.
     pub fn remove_tool(&self, name: &str) -> bool {
         self.update(ListKind::Tools, |r| {

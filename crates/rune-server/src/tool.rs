@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
+use rune_proto::headers::ParamHeaders;
 use rune_proto::model::{CallToolResult, Content, JsonObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -33,6 +34,8 @@ pub struct ToolDef {
     pub(crate) validator: Arc<OnceLock<Option<Validator>>>,
     pub(crate) handler: Arc<ToolFn>,
     pub(crate) spawn: bool,
+    /// The arguments mirrored into `Mcp-Param-*` headers over HTTP (`x-mcp-header`).
+    pub(crate) param_headers: Arc<ParamHeaders>,
 }
 
 impl std::fmt::Debug for ToolDef {
@@ -227,6 +230,12 @@ impl ToolDef {
 
     fn build(name: String, description: String, schema: JsonObject, handler: Arc<ToolFn>) -> Self {
         let validator = Arc::new(simple_validator(&schema));
+        // Clients drop a tool whose annotations break the rules, so say so at once; such a
+        // tool has no headers to check.
+        let param_headers = ParamHeaders::from_schema(&schema).unwrap_or_else(|e| {
+            tracing::warn!("tool {name:?}: {e}; 2026-07-28 clients will not list it");
+            ParamHeaders::default()
+        });
         ToolDef {
             tool: Tool {
                 name,
@@ -242,6 +251,7 @@ impl ToolDef {
             validator,
             handler,
             spawn: false,
+            param_headers: Arc::new(param_headers),
         }
     }
 
@@ -253,6 +263,14 @@ impl ToolDef {
     /// The tool as `tools/list` shows it.
     pub fn tool(&self) -> &Tool {
         &self.tool
+    }
+
+    /// The arguments a 2026-07-28 HTTP request mirrors into `Mcp-Param-*` headers: the
+    /// properties of the input schema annotated `"x-mcp-header": "Name"` (with schemars,
+    /// `#[schemars(extend("x-mcp-header" = "Name"))]`). The HTTP transport refuses a call
+    /// whose headers disagree with its arguments.
+    pub fn param_headers(&self) -> &ParamHeaders {
+        &self.param_headers
     }
 
     /// Sets the display title.

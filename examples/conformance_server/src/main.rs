@@ -39,6 +39,18 @@ struct MessageArg {
     message: String,
 }
 
+/// Arguments mirrored into `Mcp-Param-Region` and `Mcp-Param-Limit` (SEP-2243).
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct RouteArgs {
+    /// Where to route.
+    #[schemars(extend("x-mcp-header" = "Region"))]
+    region: String,
+    /// How many results.
+    #[serde(default)]
+    #[schemars(extend("x-mcp-header" = "Limit"))]
+    limit: i64,
+}
+
 fn obj(v: serde_json::Value) -> JsonObject {
     match v {
         serde_json::Value::Object(o) => o,
@@ -248,6 +260,13 @@ fn tools() -> Vec<ToolDef> {
             })),
             |args: serde_json::Value, _cx: RequestContext| async move {
                 Ok::<_, HandlerError>(format!("Received: {args}"))
+            },
+        ),
+        ToolDef::new(
+            "test_param_headers",
+            "Echoes two arguments that 2026-07-28 HTTP requests mirror into Mcp-Param-* headers",
+            |a: RouteArgs, _cx: RequestContext| async move {
+                Ok::<_, HandlerError>(format!("region={} limit={}", a.region, a.limit))
             },
         ),
         ToolDef::new(
