@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use rune_proto::ProtocolVersion;
+use std::collections::HashMap;
+
+use rune_proto::headers::ParamHeaders;
+use rune_proto::jsonrpc::code::HEADER_MISMATCH;
 use rune_proto::model::{
     CallToolParams, CallToolResult, CompleteParams, CompleteResult, Completion, CompletionArgument,
     CompletionContext, CompletionReference, GetPromptParams, GetPromptResult, Implementation,
@@ -16,6 +19,7 @@ use rune_proto::model::{
     UriParams,
 };
 use rune_proto::model::{InputRequest, InputRequiredResult};
+use rune_proto::{Era, ProtocolVersion};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -108,6 +112,8 @@ struct Inner {
     reconnecting: tokio::sync::Mutex<()>,
     /// Set by [`Client::close`]: no reconnection after that.
     closed_by_user: AtomicBool,
+    /// 2026-07-28: the `x-mcp-header` arguments of each tool `tools/list` showed, by name.
+    param_headers: Mutex<HashMap<String, Arc<ParamHeaders>>>,
 }
 
 impl Drop for Inner {
@@ -173,6 +179,7 @@ impl Client {
                 reconnect,
                 reconnecting: tokio::sync::Mutex::new(()),
                 closed_by_user: AtomicBool::new(false),
+                param_headers: Mutex::new(HashMap::new()),
             }),
         };
         if let Some(interval) = keep_alive {
@@ -272,7 +279,13 @@ impl Client {
             timeout: o.timeout.unwrap_or(self.inner.timeout),
             progress: o.progress,
             meta: o.meta,
+            headers: Vec::new(),
         }
+    }
+
+    /// True on a 2026-07-28 connection.
+    fn is_stateless(&self) -> bool {
+        self.inner.version.era() == Era::Stateless
     }
 
     /// Sends any request and decodes its result into `R` (the typed methods are built on
@@ -283,7 +296,15 @@ impl Client {
         params: Option<&P>,
         options: CallOptions,
     ) -> Result<R, Error> {
-        let opts = self.opts(options);
+        self.request_opts(method, params, self.opts(options)).await
+    }
+
+    async fn request_opts<P: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Option<&P>,
+        opts: RequestOpts,
+    ) -> Result<R, Error> {
         let shared = self.live().await?;
         if shared.is_stateless() {
             return stateless_request(&shared, method, params, opts).await;
@@ -365,13 +386,52 @@ impl Client {
     }
 
     /// Every tool, following `nextCursor` through all pages.
+    ///
+    /// On a 2026-07-28 connection a tool whose `x-mcp-header` annotations break the spec's
+    /// rules is left out, with a warning (the spec requires it: such a tool cannot be called
+    /// over HTTP), and the annotated arguments of the others are remembered so that
+    /// [`call_tool`](Self::call_tool) sends their `Mcp-Param-*` headers.
     pub async fn list_tools(&self) -> Result<Vec<Tool>, Error> {
-        self.paginate("tools/list", |r: ListToolsResult| (r.tools, r.next_cursor))
-            .await
+        let tools = self
+            .paginate("tools/list", |r: ListToolsResult| (r.tools, r.next_cursor))
+            .await?;
+        Ok(self.absorb_tools(tools, true))
     }
-    /// One page of `tools/list`.
+    /// One page of `tools/list` (filtered as [`list_tools`](Self::list_tools) says).
     pub async fn list_tools_page(&self, cursor: Option<&str>) -> Result<ListToolsResult, Error> {
-        self.page("tools/list", cursor).await
+        let mut page: ListToolsResult = self.page("tools/list", cursor).await?;
+        page.tools = self.absorb_tools(std::mem::take(&mut page.tools), false);
+        Ok(page)
+    }
+
+    /// Drops the tools with broken `x-mcp-header` annotations and remembers the others'
+    /// (2026-07-28 only). `complete`: this is the whole list, so forget tools not in it.
+    fn absorb_tools(&self, tools: Vec<Tool>, complete: bool) -> Vec<Tool> {
+        if !self.is_stateless() {
+            return tools;
+        }
+        let mut known = lock(&self.inner.param_headers);
+        if complete {
+            known.clear();
+        }
+        tools
+            .into_iter()
+            .filter(|tool| match ParamHeaders::from_schema(&tool.input_schema) {
+                Ok(p) => {
+                    if p.is_empty() {
+                        known.remove(&tool.name);
+                    } else {
+                        known.insert(tool.name.clone(), Arc::new(p));
+                    }
+                    true
+                }
+                Err(e) => {
+                    warn!("tool {:?} left out: {e}", tool.name);
+                    known.remove(&tool.name);
+                    false
+                }
+            })
+            .collect()
     }
 
     /// Calls a tool. `arguments` must serialize to a JSON object (or `null` for none). A tool
@@ -399,7 +459,40 @@ impl Client {
         params: &CallToolParams,
         options: CallOptions,
     ) -> Result<CallToolResult, Error> {
-        self.request("tools/call", Some(params), options).await
+        if !self.is_stateless() {
+            return self.request("tools/call", Some(params), options).await;
+        }
+        let first = self.call_mirrored(params, options.clone()).await;
+        match first {
+            // The headers were not what the server expects (the tool was never listed, or
+            // its schema changed): learn the tools again and retry once.
+            Err(e) if e.rpc().is_some_and(|r| r.code == HEADER_MISMATCH) => {
+                debug!(
+                    "tools/call {:?} refused ({e}); listing the tools again",
+                    params.name
+                );
+                if self.list_tools().await.is_err() {
+                    return Err(e);
+                }
+                self.call_mirrored(params, options).await
+            }
+            other => other,
+        }
+    }
+
+    /// A 2026-07-28 `tools/call` with the `Mcp-Param-*` headers of its tool's arguments.
+    async fn call_mirrored(
+        &self,
+        params: &CallToolParams,
+        options: CallOptions,
+    ) -> Result<CallToolResult, Error> {
+        let mut opts = self.opts(options);
+        let known = lock(&self.inner.param_headers).get(&params.name).cloned();
+        if let Some(p) = known {
+            let arguments = params.arguments.clone().map(Value::Object);
+            opts.headers = p.headers_for(arguments.as_ref());
+        }
+        self.request_opts("tools/call", Some(params), opts).await
     }
 
     /// Every resource, through all pages.

@@ -119,6 +119,8 @@ pub(crate) struct RequestOpts {
     pub timeout: Option<Duration>,
     pub progress: Option<ProgressFn>,
     pub meta: Option<JsonObject>,
+    /// HTTP headers that mirror the params (see [`Kind::Request`]).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Shared {
@@ -234,6 +236,7 @@ impl Shared {
                 kind: Kind::Request {
                     id: id.clone(),
                     initialize,
+                    headers: opts.headers,
                 },
             };
             if let Err(e) = self.transport.send(msg).await {

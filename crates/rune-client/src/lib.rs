@@ -15,8 +15,11 @@
 //!   [`EraPreference::Auto`], which probes with `server/discover` and falls back to
 //!   `initialize`). No handshake: every request carries the protocol version, the client's
 //!   capabilities and info in `_meta`; `input_required` results are answered with the same
-//!   handlers and the request retried; over HTTP the `Mcp-Method`/`Mcp-Name` headers are sent
-//!   and there is no session.
+//!   handlers and the request retried; over HTTP there is no session, and the
+//!   `Mcp-Method`/`Mcp-Name` headers go with every request, and `Mcp-Param-*` with a
+//!   `tools/call` whose tool annotates arguments with `x-mcp-header` (learnt from
+//!   `tools/list`, which drops tools whose annotations break the rules; a call refused with
+//!   `-32020` lists the tools again and is retried once).
 //! - [`McpServers`], [`ServerConfig`]: the `mcpServers` configuration format hosts share;
 //!   [`ClientBuilder::connect_server`] connects to one entry.
 //! - [`ClientPool`]: several named connections at once, their tools namespaced

@@ -256,3 +256,66 @@ async fn python_sdk_server_over_streamable_http() {
     })
     .await;
 }
+
+/// 2026-07-28 over Streamable HTTP: the Python SDK's server refuses a `tools/call` of a tool
+/// with `x-mcp-header` arguments unless the `Mcp-Param-*` headers agree with the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_server_checks_the_param_headers_of_2026() {
+    init_tracing();
+    let peers = match peers() {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!(
+                "SKIPPED python_sdk_server_checks_the_param_headers_of_2026: the official peers are not available: {why}"
+            );
+            return;
+        }
+    };
+    bounded(async {
+        let port = free_port();
+        let _server = ChildGuard(
+            Command::new(&peers.py)
+                .arg(script())
+                .args(["--http", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start the Python server"),
+        );
+        wait_for_port(port).await;
+        let url = format!("http://127.0.0.1:{port}/mcp");
+        let connect = || {
+            Client::builder()
+                .protocol_version(ProtocolVersion::V2026_07_28)
+                .connect(&url)
+        };
+        // Called before any `tools/list`: the server refuses it (-32020), the client lists
+        // the tools, learns the annotations and retries with the headers.
+        let client = connect().await.expect("connect");
+        assert_eq!(client.protocol_version(), ProtocolVersion::V2026_07_28);
+        let args = json!({"region": "zürich", "limit": 7, "query": "q"});
+        let r = client.call_tool("route", &args).await.expect("route");
+        assert!(!r.is_error(), "{r:?}");
+        assert_eq!(text(&r), "zürich/7: q");
+        // Listed first: the headers go with the first attempt.
+        let client = connect().await.expect("connect");
+        let tools = client.list_tools().await.expect("tools/list");
+        assert!(tools.iter().any(|t| t.name == "route"));
+        let r = client
+            .call_tool(
+                "route",
+                json!({"region": "eu west", "limit": -3, "query": "x"}),
+            )
+            .await
+            .expect("route");
+        assert_eq!(text(&r), "eu west/-3: x");
+        // A tool without annotations needs none.
+        let r = client
+            .call_tool("add", json!({"a": 1, "b": 2}))
+            .await
+            .expect("add");
+        assert_eq!(text(&r), "3");
+    })
+    .await;
+}

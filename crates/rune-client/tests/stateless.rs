@@ -227,6 +227,22 @@ async fn scripted_modern(log: Arc<Mutex<Vec<Seen>>>) -> String {
                     json!({"resultType": "complete", "ttlMs": 0, "cacheScope": "private",
                         "contents": [{"uri": params["uri"], "text": "hi"}]}),
                 ),
+                // `deploy` mirrors two arguments into headers; `broken` annotates an array's
+                // items, which the spec forbids, so a client must leave it out.
+                "tools/list" => answer(
+                    id,
+                    json!({"resultType": "complete", "ttlMs": 0, "cacheScope": "private",
+                        "tools": [
+                        {"name": "deploy", "inputSchema": {"type": "object", "properties": {
+                            "env": {"type": "string", "x-mcp-header": "Env"},
+                            "opts": {"type": "object", "properties": {
+                                "force": {"type": "boolean", "x-mcp-header": "Force"}}},
+                            "note": {"type": "string"}}}},
+                        {"name": "broken", "inputSchema": {"type": "object", "properties": {
+                            "xs": {"type": "array", "items": {"type": "string",
+                                "x-mcp-header": "X"}}}}},
+                        {"name": "plain", "inputSchema": {"type": "object"}}]}),
+                ),
                 _ => {
                     respond(&mut stream, "405 Method Not Allowed", "").await;
                     continue;
@@ -362,6 +378,64 @@ async fn meta_envelope_and_http_headers() {
             json!({"who": {"action": "accept", "content": {"name": "x"}},
                 "where": {"roots": []}})
         );
+    })
+    .await;
+}
+
+/// `tools/list` in 2026-07-28 leaves out a tool whose `x-mcp-header` annotations break the
+/// rules, and a later `tools/call` mirrors the annotated arguments into `Mcp-Param-*` headers
+/// (on every round of an `input_required` exchange).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn param_headers_follow_the_listed_annotations() {
+    init_tracing();
+    bounded(async {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let url = scripted_modern(log.clone()).await;
+        let client = Client::builder()
+            .protocol_version(ProtocolVersion::V2026_07_28)
+            .roots(vec![])
+            .on_elicitation(|_| async {
+                Ok(ElicitResult {
+                    action: ElicitAction::Accept,
+                    content: None,
+                    meta: None,
+                })
+            })
+            .connect_http(&url)
+            .await
+            .expect("connect");
+        let names: Vec<String> = client
+            .list_tools()
+            .await
+            .expect("tools/list")
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(names, ["deploy", "plain"]);
+        let args = json!({"env": "prod ü", "opts": {"force": true}, "note": "n"});
+        let r = client.call_tool("deploy", &args).await.expect("tools/call");
+        assert_eq!(text(&r.content), "done");
+        // An argument left out sends no header.
+        client
+            .call_tool("deploy", json!({"env": "dev"}))
+            .await
+            .expect("tools/call");
+        client.close().await;
+
+        let seen = log.lock().expect("lock").clone();
+        let calls: Vec<&Seen> = seen
+            .iter()
+            .filter(|s| s.body["method"] == "tools/call")
+            .collect();
+        assert_eq!(calls.len(), 4, "two calls of two rounds each");
+        for s in &calls[..2] {
+            assert_eq!(s.headers["mcp-param-env"], "=?base64?cHJvZCDDvA==?=");
+            assert_eq!(s.headers["mcp-param-force"], "true");
+        }
+        for s in &calls[2..] {
+            assert_eq!(s.headers["mcp-param-env"], "dev");
+            assert!(!s.headers.contains_key("mcp-param-force"));
+        }
     })
     .await;
 }

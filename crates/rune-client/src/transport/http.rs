@@ -23,6 +23,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Response, StatusCode, Url};
+use rune_proto::headers::encode_value;
 use rune_proto::{Era, Id, Message, ProtocolVersion};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -157,7 +158,19 @@ impl Inner {
             .header(CONTENT_TYPE, JSON)
             .header(ACCEPT, POST_ACCEPT);
         let req = if self.stateless.load(Ordering::Acquire) {
-            mirror_headers(req, &msg.bytes)
+            let mut req = mirror_headers(req, &msg.bytes);
+            if let Kind::Request { headers, .. } = &msg.kind {
+                for (name, value) in headers {
+                    match (
+                        HeaderName::from_bytes(name.as_bytes()),
+                        HeaderValue::from_str(value),
+                    ) {
+                        (Ok(n), Ok(v)) => req = req.header(n, v),
+                        _ => debug!("not a valid header, left out: {name}: {value}"),
+                    }
+                }
+            }
+            req
         } else {
             req
         }
@@ -380,7 +393,7 @@ fn mirror_headers(mut req: reqwest::RequestBuilder, body: &[u8]) -> reqwest::Req
     let Some(method) = msg.get("method").and_then(Value::as_str) else {
         return req;
     };
-    if let Ok(v) = HeaderValue::from_str(&header_text(method)) {
+    if let Ok(v) = HeaderValue::from_str(&encode_value(method)) {
         req = req.header(METHOD, v);
     }
     let key = match method {
@@ -392,46 +405,11 @@ fn mirror_headers(mut req: reqwest::RequestBuilder, body: &[u8]) -> reqwest::Req
         .get("params")
         .and_then(|p| p.get(key))
         .and_then(Value::as_str)
-        && let Ok(v) = HeaderValue::from_str(&header_text(name))
+        && let Ok(v) = HeaderValue::from_str(&encode_value(name))
     {
         req = req.header(NAME, v);
     }
     req
-}
-
-/// A header value as 2026-07-28 sends it: plain visible ASCII as is; anything else (or text
-/// that already looks like the sentinel, or has surrounding spaces) as `=?base64?…?=`.
-pub(crate) fn header_text(text: &str) -> String {
-    let plain = !text.is_empty()
-        && text.bytes().all(|b| (0x20..0x7f).contains(&b))
-        && text.trim() == text
-        && !text.starts_with("=?base64?");
-    if plain {
-        text.to_owned()
-    } else {
-        format!("=?base64?{}?=", base64(text.as_bytes()))
-    }
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// The statuses of an `initialize` POST after which the client tries the legacy HTTP+SSE
@@ -609,19 +587,5 @@ impl Transport for Http {
                 rt.spawn(async move { inner.delete_session().await });
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::header_text;
-
-    #[test]
-    fn header_values() {
-        assert_eq!(header_text("get_weather"), "get_weather");
-        assert_eq!(header_text("file:///a b.txt"), "file:///a b.txt");
-        assert_eq!(header_text("héllo"), "=?base64?aMOpbGxv?=");
-        assert_eq!(header_text(" x"), "=?base64?IHg=?=");
-        assert_eq!(header_text("=?base64?x?="), "=?base64?PT9iYXNlNjQ/eD89?=");
     }
 }

@@ -39,6 +39,9 @@ pub(crate) enum Kind {
         id: Id,
         /// True for `initialize` (its HTTP answer carries the session id).
         initialize: bool,
+        /// HTTP headers that mirror the params (`Mcp-Param-*` of a 2026-07-28
+        /// `tools/call`); other transports ignore them.
+        headers: Vec<(String, String)>,
     },
     /// A notification or an answer to a server request: nothing comes back.
     OneWay,

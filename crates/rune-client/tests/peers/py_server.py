@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from pydantic import BaseModel
+from typing import Annotated
+
+from pydantic import BaseModel, Field
 
 import mcp_types as types
 from mcp.server.mcpserver import Context, MCPServer
@@ -28,6 +30,16 @@ mcp = MCPServer("py-fixture", version="2.3.0-test", instructions="Python SDK fix
 def add(a: int, b: int) -> int:
     """Adds two integers."""
     return a + b
+
+
+@mcp.tool()
+def route(
+    region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})],
+    limit: Annotated[int, Field(json_schema_extra={"x-mcp-header": "Limit"})],
+    query: str,
+) -> str:
+    """Routes a query; over HTTP in 2026-07-28 `region` and `limit` come in Mcp-Param-* headers too."""
+    return f"{region}/{limit}: {query}"
 
 
 @mcp.tool()
