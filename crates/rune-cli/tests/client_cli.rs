@@ -394,6 +394,31 @@ fn http_websocket_and_legacy_sse() {
     let text = ok(client(&["--url", &sse, "--sse", "prompts", "list"]));
     assert!(text.contains("test_simple_prompt"), "{text}");
 
+    // 2026-07-28, stateless. The tool mirrors two arguments into `Mcp-Param-*` headers: the
+    // first call, sent without them, is refused with -32020; the client lists the tools,
+    // learns the annotations and retries.
+    let text = ok(client(&[
+        "--url",
+        &url,
+        "--protocol",
+        "2026-07-28",
+        "tools",
+        "call",
+        "test_param_headers",
+        "--args",
+        r#"{"region":"zürich","limit":2}"#,
+    ]));
+    assert_eq!(text.trim_end(), "region=zürich limit=2");
+    let text = ok(client(&["--url", &url, "--protocol", "auto", "info"]));
+    assert!(text.contains("protocol: 2026-07-28"), "{text}");
+    let o = client(&["--url", &url, "--protocol", "2099-01-01", "ping"]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("expected auto or one of"),
+        "{}",
+        stderr(&o)
+    );
+
     let (_ws, ws_url) = listen(&cs, "ws://127.0.0.1:0/mcp", &[], &[]);
     assert!(ws_url.starts_with("ws://"), "{ws_url}");
     let text = ok(client(&[

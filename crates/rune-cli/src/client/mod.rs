@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use clap::{Args as ClapArgs, Subcommand};
 use rune_client::model::{CallToolParams, JsonObject};
-use rune_client::{CallOptions, Client, ClientBuilder, ClientPool, Error, McpServers};
+use rune_client::{
+    CallOptions, Client, ClientBuilder, ClientPool, EraPreference, Error, McpServers,
+    ProtocolVersion,
+};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -69,6 +72,11 @@ pub struct Args {
     /// The working directory of the --stdio command.
     #[arg(long, value_name = "DIR")]
     cwd: Option<PathBuf>,
+    /// The protocol revision to speak: 2024-11-05 … 2025-11-25 (the `initialize` handshake),
+    /// 2026-07-28 (stateless), or auto (ask the server with `server/discover`, fall back to
+    /// the handshake).
+    #[arg(long, value_name = "VERSION", default_value = "2025-11-25")]
+    protocol: String,
     /// How long to wait for each answer, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     timeout: f64,
@@ -205,6 +213,19 @@ fn builder(args: &Args) -> Result<ClientBuilder, Failure> {
         .client_info("rune-client-cli", env!("CARGO_PKG_VERSION"))
         .request_timeout(Some(timeout))
         .connect_timeout(timeout.min(Duration::from_secs(30)));
+    b = match args.protocol.as_str() {
+        "auto" => b.era(EraPreference::Auto),
+        v => match ProtocolVersion::parse(v) {
+            Some(v) => b.protocol_version(v),
+            None => {
+                let known: Vec<&str> = ProtocolVersion::ALL.iter().map(|v| v.as_str()).collect();
+                return Err(Failure::usage(format!(
+                    "--protocol {v:?}: expected auto or one of {}",
+                    known.join(", ")
+                )));
+            }
+        },
+    };
     for h in &args.headers {
         let Some((name, value)) = h.split_once(':') else {
             return Err(Failure::usage(format!(
