@@ -304,7 +304,7 @@ fn inspector_cli_lists_calls_reads_and_gets_in_both_eras() {
         let tools = inspector(&[&e[..], &["--method", "tools/list"]].concat(), &[server]);
         assert_eq!(
             tools["result"]["tools"].as_array().map(Vec::len),
-            Some(14),
+            Some(15),
             "era {era}"
         );
         let call = inspector(
