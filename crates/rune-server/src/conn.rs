@@ -79,6 +79,10 @@ pub(crate) struct ConnShared {
     pub(crate) id: u64,
     /// Bumped by each `notifications/roots/list_changed`.
     pub(crate) roots_generation: std::sync::atomic::AtomicU64,
+    /// Progress and log notifications dropped because the peer was not reading.
+    dropped: std::sync::atomic::AtomicU64,
+    /// The size of the write the loop is making (it no longer sits in `out`).
+    writing: std::sync::atomic::AtomicUsize,
 }
 
 static NEXT_CONN_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -150,6 +154,8 @@ impl ConnShared {
             shutdown: CancellationToken::new(),
             id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
             roots_generation: std::sync::atomic::AtomicU64::new(0),
+            dropped: std::sync::atomic::AtomicU64::new(0),
+            writing: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -223,6 +229,32 @@ impl ConnShared {
         self.push_related(related, |out| {
             jsonrpc::write_notification(out, method, params)
         });
+    }
+
+    /// Sends a notification the peer can do without (progress, log messages). When more
+    /// than [`Options::notification_backlog_bytes`](crate::Options) of output already wait
+    /// behind a write the peer is not taking, it is dropped instead, so a peer that stops
+    /// reading cannot make a chatty handler grow the outbox without bound. Returns whether it
+    /// was queued.
+    pub(crate) fn notify_droppable<P: Serialize + ?Sized>(
+        &self,
+        related: Option<&Id>,
+        method: &str,
+        params: &P,
+    ) -> bool {
+        let waiting = lock(&self.out).buf.len() + self.writing.load(Ordering::Relaxed);
+        if waiting >= self.server.options.notification_backlog_bytes {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    "the client is not reading: {waiting} bytes wait to be sent; \
+                     {n} progress and log notifications dropped so far on this connection"
+                );
+            }
+            return false;
+        }
+        self.notify_related(related, method, params);
+        true
     }
 
     pub(crate) fn log_level(&self) -> Option<LoggingLevel> {
@@ -824,7 +856,10 @@ where
         // 4. One write for everything queued.
         std::mem::swap(&mut *lock(&conn.out), &mut outbox);
         if !outbox.buf.is_empty() || !outbox.marks.is_empty() {
-            if let Err(e) = output.send(&outbox.buf, &outbox.marks).await {
+            conn.writing.store(outbox.buf.len(), Ordering::Relaxed);
+            let sent = output.send(&outbox.buf, &outbox.marks).await;
+            conn.writing.store(0, Ordering::Relaxed);
+            if let Err(e) = sent {
                 break if e.kind() == io::ErrorKind::BrokenPipe {
                     Ok(())
                 } else {

@@ -168,7 +168,9 @@ impl RequestContext {
     }
 
     /// Reports progress, if the request asked for it (`_meta.progressToken`). Values that do
-    /// not increase are dropped, as the protocol requires progress to grow.
+    /// not increase are dropped, as the protocol requires progress to grow; so are reports
+    /// made while a client that stopped reading has too much output waiting
+    /// ([`Options::notification_backlog_bytes`](crate::Options)).
     pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
         let Some(token) = &self.inner.progress_token else {
             return;
@@ -195,7 +197,7 @@ impl RequestContext {
         };
         self.inner
             .conn
-            .notify_related(Some(&self.inner.id), "notifications/progress", &params);
+            .notify_droppable(Some(&self.inner.id), "notifications/progress", &params);
         drop(last);
     }
 
@@ -224,7 +226,7 @@ impl RequestContext {
         };
         self.inner
             .conn
-            .notify_related(Some(&self.inner.id), "notifications/message", &params);
+            .notify_droppable(Some(&self.inner.id), "notifications/message", &params);
     }
 
     /// Asks the user for input (elicitation).

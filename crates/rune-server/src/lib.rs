@@ -17,7 +17,9 @@
 //! - a handler's error or panic becomes an error result, never a dead server;
 //! - `notifications/cancelled` drops the running handler and nothing is answered;
 //! - capabilities are derived from what is registered; lists are paginated;
-//! - requests run concurrently; input stops being read past `max_in_flight` (back-pressure).
+//! - requests run concurrently; input stops being read past `max_in_flight` (back-pressure);
+//!   a client that stops reading makes progress and log notifications drop past
+//!   `notification_backlog_bytes` of waiting output, never responses.
 //!
 //! # Example
 //!

@@ -29,6 +29,10 @@ pub struct Options {
     pub cache_scope: CacheScope,
     /// Advertise and send log messages. Default true.
     pub logging: bool,
+    /// How much output may wait for a peer that is not reading before progress and log
+    /// notifications are dropped (and counted, with a warning) instead of queued. Responses
+    /// and server requests are never dropped. Default 16 MiB.
+    pub notification_backlog_bytes: usize,
 }
 
 impl Default for Options {
@@ -40,6 +44,7 @@ impl Default for Options {
             list_ttl_ms: 0,
             cache_scope: CacheScope::Private,
             logging: true,
+            notification_backlog_bytes: 16 << 20,
         }
     }
 }

@@ -117,3 +117,92 @@ async fn large_replies_are_written_once_32_kib_are_queued() {
         "replies written two by two, in order"
     );
 }
+
+/// A client that stops reading while a handler reports progress without pause: past
+/// `notification_backlog_bytes` of waiting output the progress notifications are dropped,
+/// not queued, so the server's memory stays bounded; the response itself always arrives.
+#[tokio::test(flavor = "current_thread")]
+async fn progress_is_dropped_not_queued_while_the_client_does_not_read() {
+    use tokio::io::AsyncReadExt;
+
+    const REPORTS: usize = 4000;
+    const NOTE: usize = 1000;
+    const LIMIT: usize = 256 * 1024;
+    let (finished_tx, finished_rx) = tokio::sync::oneshot::channel::<()>();
+    let finished_tx = std::sync::Mutex::new(Some(finished_tx));
+    let chatty = ToolDef::new(
+        "chatty",
+        "Reports progress many times, then answers",
+        move |_: rune_server::NoArgs, cx: RequestContext| {
+            let done = finished_tx.lock().expect("lock").take();
+            async move {
+                let note = "n".repeat(NOTE);
+                for i in 1..=REPORTS {
+                    cx.progress(i as f64, Some(REPORTS as f64), Some(&note));
+                    if i % 100 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+                Ok::<_, HandlerError>("finished")
+            }
+        },
+    )
+    .spawn();
+    let options = rune_server::Options {
+        notification_backlog_bytes: LIMIT,
+        ..Default::default()
+    };
+    let server = Server::builder("output", "1")
+        .tool(chatty)
+        .options(options)
+        .build();
+    // A pipe that holds 4 KiB: the client below reads nothing until the tool is done.
+    let (client, server_end) = tokio::io::duplex(4096);
+    let (mut from_server, mut to_server) = tokio::io::split(client);
+    let serving = tokio::spawn(async move {
+        let (r, w) = tokio::io::split(server_end);
+        server.serve(r, w).await
+    });
+    let mut meta = envelope(json!({}));
+    meta["progressToken"] = json!("p");
+    let req = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "chatty", "arguments": {}, "_meta": meta}});
+    tokio::io::AsyncWriteExt::write_all(&mut to_server, format!("{req}\n").as_bytes())
+        .await
+        .expect("send");
+    finished_rx.await.expect("the tool ran to its end");
+    // End of input: the server stops once the answer is out.
+    tokio::io::AsyncWriteExt::shutdown(&mut to_server)
+        .await
+        .expect("shutdown");
+    let mut out = Vec::new();
+    from_server.read_to_end(&mut out).await.expect("read");
+    assert!(serving.await.expect("join").is_ok());
+
+    let text = std::str::from_utf8(&out).expect("utf-8");
+    let progress = text
+        .lines()
+        .filter(|l| l.contains("notifications/progress"))
+        .count();
+    let answer: Vec<Value> = text
+        .lines()
+        .filter(|l| l.contains(r#""id":1"#))
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(answer.len(), 1, "the response is never dropped");
+    assert_eq!(answer[0]["result"]["content"][0]["text"], "finished");
+    // What waited for the client stayed near the limit (a write in flight, one 4 KiB pipe
+    // buffer and the frame that crossed the limit come on top), far below the 4 MB made.
+    assert!(
+        out.len() < LIMIT + 64 * 1024,
+        "{} bytes were queued for a client that read nothing",
+        out.len()
+    );
+    assert!(
+        progress > 0 && progress < REPORTS,
+        "{progress} progress notifications"
+    );
+}
