@@ -18,7 +18,7 @@ use rune_proto::model::{
     ReadResourceResult, Resource, ResourceTemplate, ServerCapabilities, SetLevelParams, Tool,
     UriParams,
 };
-use rune_proto::model::{InputRequest, InputRequiredResult};
+use rune_proto::model::{InputRequest, InputRequiredResult, ListenFilter, ListenParams};
 use rune_proto::{Era, ProtocolVersion};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -29,6 +29,7 @@ use tracing::{debug, info, warn};
 use crate::builder::{ClientBuilder, ReconnectPolicy};
 use crate::engine::{BoxFuture, ProgressFn, RequestOpts, Shared};
 use crate::error::Error;
+use crate::subscription::Subscription;
 
 /// The most pages one `list_*` call follows.
 const MAX_PAGES: usize = 1000;
@@ -493,6 +494,65 @@ impl Client {
             opts.headers = p.headers_for(arguments.as_ref());
         }
         self.request_opts("tools/call", Some(params), opts).await
+    }
+
+    /// Opens a `subscriptions/listen` stream (2026-07-28) and returns once the server
+    /// acknowledged it, with what it agreed to send. The notifications (list changes,
+    /// `notifications/resources/updated`) arrive at the
+    /// [`on_notification`](ClientBuilder::on_notification) callback until the
+    /// [`Subscription`] is dropped or the server ends it. Several may be open at once.
+    ///
+    /// On a handshake connection this is an error: there, servers send list changes
+    /// unasked, and resources are followed with [`subscribe_resource`](Self::subscribe_resource).
+    pub async fn listen(&self, filter: ListenFilter) -> Result<Subscription, Error> {
+        let shared = self.live().await?;
+        if !shared.is_stateless() {
+            return Err(Error::protocol(
+                "subscriptions/listen is part of protocol revision 2026-07-28; on a handshake \
+                 connection list changes come unasked and resources are followed with \
+                 resources/subscribe",
+            ));
+        }
+        let id = shared.next_id();
+        let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
+        let params = ListenParams {
+            notifications: filter,
+            meta: None,
+        };
+        let task = {
+            let (shared, id) = (shared.clone(), id.clone());
+            tokio::spawn(async move { shared.listen(id, &params, ack_tx).await })
+        };
+        let mut subscription = Subscription {
+            id,
+            acknowledged: ListenFilter::default(),
+            task: Some(task),
+        };
+        let limit = self.inner.timeout.unwrap_or(Duration::from_secs(60));
+        let ack = tokio::select! {
+            ack = ack_rx => ack.ok(),
+            ended = subscription.ended() => {
+                // The server answered before acknowledging: an error, or an odd server.
+                ended?;
+                return Err(Error::protocol(
+                    "subscriptions/listen ended before the server acknowledged it",
+                ));
+            }
+            _ = tokio::time::sleep(limit) => return Err(Error::Timeout(limit)),
+        };
+        match ack {
+            Some(filter) => {
+                subscription.acknowledged = filter;
+                Ok(subscription)
+            }
+            None => {
+                // The waiter is gone: the request ended; say how.
+                subscription.ended().await?;
+                Err(Error::protocol(
+                    "subscriptions/listen ended before the server acknowledged it",
+                ))
+            }
+        }
     }
 
     /// Every resource, through all pages.

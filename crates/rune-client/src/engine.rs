@@ -17,7 +17,8 @@ use futures_util::FutureExt;
 use rune_proto::jsonrpc::{self, code};
 use rune_proto::model::{
     CancelledParams, CreateMessageParams, CreateMessageResult, ElicitAction, ElicitRequestParams,
-    ElicitResult, EmptyResult, JsonObject, ListRootsResult, ProgressParams, Root,
+    ElicitResult, EmptyResult, JsonObject, ListRootsResult, ListenFilter, ListenParams,
+    ProgressParams, Root, meta_keys,
 };
 use rune_proto::{ErrorObject, Id, Message, RawValue};
 use serde::Serialize;
@@ -76,6 +77,9 @@ pub(crate) struct Shared {
     /// The `_meta` every request carries on a 2026-07-28 connection (protocol version,
     /// client capabilities, client info); `None` on a handshake connection.
     envelope: Mutex<Option<JsonObject>>,
+    /// Open `subscriptions/listen` requests (2026-07-28), with the waiter for their
+    /// `notifications/subscriptions/acknowledged` until it came.
+    listens: Mutex<HashMap<Id, Option<oneshot::Sender<ListenFilter>>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -136,6 +140,7 @@ impl Shared {
             served: Mutex::new(HashMap::new()),
             handlers,
             envelope: Mutex::new(None),
+            listens: Mutex::new(HashMap::new()),
         })
     }
 
@@ -197,6 +202,11 @@ impl Shared {
         out.map_err(|e| Error::protocol(format!("the answer to {method} does not encode: {e}")))
     }
 
+    /// The id of the next request.
+    pub(crate) fn next_id(&self) -> Id {
+        Id::Int(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
     /// Sends a request and waits for its answer, raw.
     pub(crate) async fn request_raw<P: Serialize + ?Sized>(
         self: &Arc<Self>,
@@ -204,7 +214,40 @@ impl Shared {
         params: Option<&P>,
         opts: RequestOpts,
     ) -> Result<Box<RawValue>, Error> {
-        let id = Id::Int(self.next_id.fetch_add(1, Ordering::Relaxed));
+        self.request_raw_as(self.next_id(), method, params, opts)
+            .await
+    }
+
+    /// Opens a `subscriptions/listen` request under `id` and runs it until it ends (no
+    /// timeout); `ack` gets the filter the server acknowledged. Dropping the future ends the
+    /// subscription (`notifications/cancelled`, or the HTTP response closed).
+    pub(crate) async fn listen(
+        self: &Arc<Self>,
+        id: Id,
+        params: &ListenParams,
+        ack: oneshot::Sender<ListenFilter>,
+    ) -> Result<(), Error> {
+        lock(&self.listens).insert(id.clone(), Some(ack));
+        struct Unlisten<'a>(&'a Shared, &'a Id);
+        impl Drop for Unlisten<'_> {
+            fn drop(&mut self) {
+                lock(&self.0.listens).remove(self.1);
+            }
+        }
+        let _unlisten = Unlisten(self, &id);
+        let opts = RequestOpts::default();
+        self.request_raw_as(id.clone(), "subscriptions/listen", Some(params), opts)
+            .await
+            .map(|_| ())
+    }
+
+    async fn request_raw_as<P: Serialize + ?Sized>(
+        self: &Arc<Self>,
+        id: Id,
+        method: &str,
+        params: Option<&P>,
+        opts: RequestOpts,
+    ) -> Result<Box<RawValue>, Error> {
         let envelope = lock(&self.envelope).clone();
         let bytes = encode_request(&id, method, params, &opts, envelope.as_ref())?;
         let (tx, rx) = oneshot::channel();
@@ -544,19 +587,50 @@ impl Shared {
                 }
             }
             "notifications/cancelled" => {
-                if let Ok(CancelledParams {
+                let Ok(CancelledParams {
                     request_id: Some(id),
                     reason,
                 }) = decode::<CancelledParams>(params)
-                    && let Some(task) = lock(&self.served).remove(&id)
-                {
-                    debug!(
-                        "the server cancelled its request {id}: {}",
-                        reason.as_deref().unwrap_or("no reason given")
-                    );
+                else {
+                    return;
+                };
+                let reason = reason.as_deref().unwrap_or("no reason given");
+                if let Some(task) = lock(&self.served).remove(&id) {
+                    debug!("the server cancelled its request {id}: {reason}");
                     task.abort();
+                } else if lock(&self.listens).contains_key(&id) {
+                    // A server may end a subscription this way instead of with its result:
+                    // an end all the same.
+                    debug!("the server ended subscription {id}: {reason}");
+                    let pending = lock(&self.state).pending.remove(&id);
+                    if let (Some(p), Ok(empty)) = (pending, RawValue::from_string("{}".into())) {
+                        let _ = p.tx.send(Ok(empty));
+                    }
                 }
                 return;
+            }
+            "notifications/subscriptions/acknowledged" => {
+                #[derive(serde::Deserialize)]
+                struct Ack {
+                    #[serde(rename = "_meta", default)]
+                    meta: Option<JsonObject>,
+                    #[serde(default)]
+                    notifications: ListenFilter,
+                }
+                if let Ok(ack) = decode::<Ack>(params)
+                    && let Some(id) = ack
+                        .meta
+                        .as_ref()
+                        .and_then(|m| m.get(meta_keys::SUBSCRIPTION_ID))
+                        .and_then(|v| serde_json::from_value::<Id>(v.clone()).ok())
+                    && let Some(waiter) = lock(&self.listens).get_mut(&id).and_then(Option::take)
+                {
+                    let _ = waiter.send(ack.notifications);
+                }
+                match Notification::decode(method, params) {
+                    Ok(n) => n,
+                    Err(_) => return,
+                }
             }
             other => match Notification::decode(other, params) {
                 Ok(n) => n,

@@ -20,6 +20,9 @@
 //!   `tools/call` whose tool annotates arguments with `x-mcp-header` (learnt from
 //!   `tools/list`, which drops tools whose annotations break the rules; a call refused with
 //!   `-32020` lists the tools again and is retried once).
+//! - [`Client::listen`] (2026-07-28): a `subscriptions/listen` stream for list changes and
+//!   resource updates, which arrive at the notification callback; a [`Subscription`] ends it
+//!   when dropped.
 //! - [`McpServers`], [`ServerConfig`]: the `mcpServers` configuration format hosts share;
 //!   [`ClientBuilder::connect_server`] connects to one entry.
 //! - [`ClientPool`]: several named connections at once, their tools namespaced
@@ -65,6 +68,7 @@ mod engine;
 mod error;
 mod notification;
 mod pool;
+mod subscription;
 mod transport;
 
 pub use builder::{ClientBuilder, EraPreference, ReconnectPolicy};
@@ -77,3 +81,4 @@ pub use notification::Notification;
 pub use pool::{ClientPool, DEFAULT_SEPARATOR, PoolTool};
 pub use rune_proto::model;
 pub use rune_proto::{ErrorObject, Id, ProtocolVersion};
+pub use subscription::Subscription;

@@ -36,7 +36,28 @@ pub(crate) struct Shared {
     pub(crate) server: Server,
     pub(crate) opts: HttpOptions,
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
+    /// The one-request connections (2026-07-28, stateless mode) still open, so a shutdown
+    /// can end them too (a `subscriptions/listen` stream gets its result); dead entries are
+    /// swept when the list has doubled since the last sweep.
+    ephemeral: Mutex<Ephemeral>,
     shutdown: CancellationToken,
+}
+
+#[derive(Default)]
+struct Ephemeral {
+    open: Vec<std::sync::Weak<Session>>,
+    sweep_at: usize,
+}
+
+impl Shared {
+    fn register_ephemeral(&self, session: &Arc<Session>) {
+        let mut e = lock(&self.ephemeral);
+        if e.open.len() >= e.sweep_at {
+            e.open.retain(|w| w.strong_count() > 0);
+            e.sweep_at = (e.open.len() * 2).max(64);
+        }
+        e.open.push(Arc::downgrade(session));
+    }
 }
 
 /// A handle on a running endpoint: [`HttpService::close_all`] ends every session (for a
@@ -66,6 +87,10 @@ impl HttpService {
         for s in all {
             s.close();
         }
+        let open = std::mem::take(&mut lock(&self.shared.ephemeral).open);
+        for s in open.iter().filter_map(std::sync::Weak::upgrade) {
+            s.close();
+        }
     }
 
     /// Sessions open now.
@@ -93,6 +118,7 @@ pub fn router(server: Server, opts: HttpOptions) -> (Router, HttpService) {
         server,
         opts,
         sessions: Mutex::new(HashMap::new()),
+        ephemeral: Mutex::new(Ephemeral::default()),
         shutdown: CancellationToken::new(),
     });
     tokio::spawn(reap(Arc::downgrade(&shared)));
@@ -660,6 +686,13 @@ async fn post_ephemeral(
     opts: ChannelOptions,
     modern: bool,
 ) -> Response {
+    if sh.shutdown.is_cancelled() {
+        return rpc_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            -32603,
+            "The server is shutting down",
+        );
+    }
     let (tx, rx) = sh.server.open_channel(opts);
     let session = Session::start(
         Arc::from(""),
@@ -669,6 +702,10 @@ async fn post_ephemeral(
         rx,
         sh.opts.event_store.clone(),
     );
+    sh.register_ephemeral(&session);
+    if sh.shutdown.is_cancelled() {
+        session.close(); // the shutdown began since the check above: end at once
+    }
     let guard = CloseOnDrop(session.clone());
     post_to(sh, &session, body, &c, acc, modern, Some(guard)).await
 }

@@ -324,8 +324,10 @@ impl ConnShared {
             .filter(|(_, f)| f.resource_subscriptions.iter().flatten().any(|u| u == uri))
             .map(|(id, _)| id.clone())
             .collect();
+        // Each on its listen request's stream (over HTTP, that request's SSE response).
         for id in listeners {
-            self.notify(
+            self.notify_related(
+                Some(&id),
                 "notifications/resources/updated",
                 &ResourceUpdatedParams {
                     uri: uri.to_owned(),
@@ -360,7 +362,8 @@ impl ConnShared {
             .map(|(id, _)| id.clone())
             .collect();
         for id in listeners {
-            self.notify(
+            self.notify_related(
+                Some(&id),
                 kind.method(),
                 &serde_json::json!({ "_meta": subscription_meta(&id) }),
             );
@@ -1956,7 +1959,8 @@ impl Engine {
                 .resource_subscriptions
                 .filter(|_| caps.resources.is_some()),
         };
-        self.conn.notify(
+        self.conn.notify_related(
+            Some(&id),
             "notifications/subscriptions/acknowledged",
             &serde_json::json!({ "_meta": subscription_meta(&id), "notifications": filter }),
         );
