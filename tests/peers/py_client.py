@@ -2,7 +2,7 @@
 """Drive an MCP server over stdio with the official Python SDK client (PyPI `mcp`).
 
 Usage:
-    py_client.py --mode legacy|2026-07-28|auto --scenario list|fixture|echo|files|consent \
+    py_client.py --mode legacy|2026-07-28|auto --scenario list|fixture|echo|files|consent|listen \
         [--timeout SECONDS] [--deadline SECONDS] [--log-level LEVEL] -- <server command> [args...]
 
 Prints exactly one JSON object on stdout describing what was observed. Exit codes:
@@ -33,7 +33,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
 MODES = ("legacy", "2026-07-28", "auto")
-SCENARIOS = ("list", "fixture", "echo", "files", "consent")
+SCENARIOS = ("list", "fixture", "echo", "files", "consent", "listen")
 
 ELICIT_CONTENT = {"username": "ada", "email": "ada@example.com"}
 SAMPLED_TEXT = "sampled answer"
@@ -235,6 +235,28 @@ class Run:
         # input_required round trip in 2026-07-28); this client's callback accepts.
         await self.call("file_write", {"path": "consent.txt", "content": "approved\n"})
         await self.call("file_read", {"path": "consent.txt"})
+
+    async def scenario_listen(self) -> None:
+        """2026-07-28: a `subscriptions/listen` stream sees the changes `test_trigger_changes`
+        makes on the fixture server (a tool added, test://static-text updated)."""
+        from mcp.client.subscriptions import ResourceUpdated
+
+        c = self.client
+
+        async def run():
+            events: list[str] = []
+            async with c.listen(tools_list_changed=True, resource_subscriptions=["test://static-text"]) as sub:
+                honored = dump(sub.honored)
+                await c.call_tool("test_trigger_changes", {})
+                with anyio.fail_after(10):
+                    async for event in sub:
+                        name = type(event).__name__
+                        events.append(f"{name}:{event.uri}" if isinstance(event, ResourceUpdated) else name)
+                        if len(events) >= 2:
+                            break
+            return {"honored": honored, "events": sorted(events)}
+
+        await self.step("subscriptions/listen", run)
 
     async def scenario_fixture(self) -> None:
         await self.do_list(full=False)

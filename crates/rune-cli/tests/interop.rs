@@ -184,6 +184,23 @@ fn python_client_every_mode_against_the_fixture_server() {
             );
         }
     }
+    check_listen(&python("2026-07-28", "listen", &[server]));
+}
+
+/// The SDK's `subscriptions/listen` saw both changes `test_trigger_changes` makes, as its
+/// typed events, on the stream the server acknowledged.
+fn check_listen(r: &Value) {
+    let step = &r["steps"]["subscriptions/listen"];
+    assert_eq!(
+        step["honored"],
+        json!({"toolsListChanged": true, "resourceSubscriptions": ["test://static-text"]}),
+        "{r}"
+    );
+    assert_eq!(
+        step["events"],
+        json!(["ResourceUpdated:test://static-text", "ToolsListChanged"]),
+        "{r}"
+    );
 }
 
 #[test]
@@ -304,7 +321,7 @@ fn inspector_cli_lists_calls_reads_and_gets_in_both_eras() {
         let tools = inspector(&[&e[..], &["--method", "tools/list"]].concat(), &[server]);
         assert_eq!(
             tools["result"]["tools"].as_array().map(Vec::len),
-            Some(15),
+            Some(16),
             "era {era}"
         );
         let call = inspector(
@@ -407,6 +424,9 @@ fn python_and_typescript_clients_over_streamable_http() {
         assert_eq!(r["protocol_version"], version);
         check_fixture(&r, version >= "2025-06-18");
     }
+    // subscriptions/listen over HTTP: acknowledgment and notifications on the listen POST's
+    // own SSE stream (after the runs above: it adds a tool to the fixture).
+    check_listen(&python("2026-07-28", "listen", &[&fixture.url]));
     // The legacy HTTP+SSE transport (2024-11-05), with the TypeScript SDK's SSE client.
     let sse = fixture.url.replace("/mcp", "/sse");
     let r = typescript("2024-11-05", "fixture", &[&sse]);

@@ -438,5 +438,29 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .init();
-    rune_http::listen::main("conformance_server", server())
+    let server = server();
+    server.add_tool(change_trigger(server.clone()));
+    rune_http::listen::main("conformance_server", server)
+}
+
+/// Not a suite requirement: a tool that changes the server, for clients' change
+/// notifications (`subscriptions/listen` in 2026-07-28, list_changed and resource updates
+/// in the handshake era). It adds `test_added_tool` and reports `test://static-text` updated.
+fn change_trigger(server: Server) -> ToolDef {
+    ToolDef::new(
+        "test_trigger_changes",
+        "Adds the tool test_added_tool and reports test://static-text updated",
+        move |_: NoArgs, _cx: RequestContext| {
+            let server = server.clone();
+            async move {
+                server.add_tool(simple(
+                    "test_added_tool",
+                    "Added at run time by test_trigger_changes",
+                    || vec![Content::text("added")],
+                ));
+                server.notify_resource_updated("test://static-text");
+                Ok::<_, HandlerError>("changed")
+            }
+        },
+    )
 }
