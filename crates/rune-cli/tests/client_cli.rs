@@ -583,3 +583,74 @@ fn servers_by_name_from_an_mcp_servers_file() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&elsewhere);
 }
+
+/// Starts `rune client ARGS listen …` and returns once it says it is listening (its first
+/// stderr line), with the rest of its stderr still to read.
+fn start_listening(args: &[&str]) -> (Child, BufReader<std::process::ChildStderr>) {
+    let mut child = Command::new(rune())
+        .arg("client")
+        .args(args)
+        .env("RUNE_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rune client listen");
+    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    err.read_line(&mut line).expect("read stderr");
+    assert!(line.contains("listening"), "{line}");
+    (child, err)
+}
+
+/// Waits for a `listen` that stops by itself (`--count`); returns its stdout.
+fn finish_listening(mut child: Child) -> String {
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("rune client listen did not stop within {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert!(out.status.success(), "{:?}", out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn listen_prints_change_notifications_in_both_eras() {
+    let cs = conformance_server();
+    let (_http, url) = listen(&cs, "http://127.0.0.1:0/mcp", &[], &[]);
+    // 2026-07-28: a subscriptions/listen stream, acknowledged, then the changes
+    // `test_trigger_changes` makes.
+    let (child, _err) = start_listening(&[
+        "--url",
+        &url,
+        "--protocol",
+        "2026-07-28",
+        "listen",
+        "--tools",
+        "--resource",
+        "test://static-text",
+        "--count",
+        "2",
+    ]);
+    let trigger = ["--url", &url, "tools", "call", "test_trigger_changes"];
+    assert_eq!(ok(client(&trigger)).trim_end(), "changed");
+    let out = finish_listening(child);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "notifications/tools/list_changed",
+            "notifications/resources/updated test://static-text"
+        ],
+        "{out}"
+    );
+    // The handshake era: list changes come unasked on the session's stream; JSON lines.
+    let (child, _err) = start_listening(&["--url", &url, "listen", "--count", "1", "--json"]);
+    assert_eq!(ok(client(&trigger)).trim_end(), "changed");
+    let out = finish_listening(child);
+    let v: Value = serde_json::from_str(out.trim_end()).expect("one JSON line");
+    assert_eq!(v["method"], "notifications/tools/list_changed", "{out}");
+}

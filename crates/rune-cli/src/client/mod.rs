@@ -13,11 +13,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args as ClapArgs, Subcommand};
-use rune_client::model::{CallToolParams, JsonObject};
+use rune_client::model::{CallToolParams, JsonObject, ListenFilter};
 use rune_client::{
-    CallOptions, Client, ClientBuilder, ClientPool, EraPreference, Error, McpServers,
+    CallOptions, Client, ClientBuilder, ClientPool, EraPreference, Error, McpServers, Notification,
     ProtocolVersion,
 };
+use rune_proto::Era;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -105,6 +106,34 @@ enum Command {
     Ping,
     /// Who the server is, its protocol revision and what it offers.
     Info,
+    /// Print the server's change notifications as they come, one per line, until the server
+    /// ends the stream, --count or --duration is reached, or Ctrl-C. In 2026-07-28 this opens
+    /// a subscriptions/listen stream; in the handshake era the list changes come unasked and
+    /// --resource subscribes with resources/subscribe. Without --tools, --prompts, --resources
+    /// or --resource, all three lists are followed.
+    Listen(ListenArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+struct ListenArgs {
+    /// Changes of the tool list.
+    #[arg(long)]
+    tools: bool,
+    /// Changes of the prompt list.
+    #[arg(long)]
+    prompts: bool,
+    /// Changes of the resource list.
+    #[arg(long)]
+    resources: bool,
+    /// Updates of this resource (repeatable).
+    #[arg(long = "resource", value_name = "URI")]
+    resource: Vec<String>,
+    /// Stop after this many notifications.
+    #[arg(long, value_name = "N")]
+    count: Option<usize>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -263,7 +292,10 @@ fn config_failure(e: Error) -> Failure {
 }
 
 async fn connect(args: &Args) -> Result<Client, Failure> {
-    let b = builder(args)?;
+    connect_with(args, builder(args)?).await
+}
+
+async fn connect_with(args: &Args, b: ClientBuilder) -> Result<Client, Failure> {
     if let Some(line) = &args.stdio {
         let words =
             words::split(line).map_err(|e| Failure::usage(format!("--stdio {line:?}: {e}")))?;
@@ -364,10 +396,146 @@ async fn run_async(args: Args) -> Result<u8, Failure> {
     if args.all {
         return run_pool(&args).await;
     }
+    if let Command::Listen(l) = &args.command {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let b = builder(&args)?.on_notification(move |n| {
+            let _ = tx.send(n);
+        });
+        let client = connect_with(&args, b).await?;
+        let out = listen(&args, l, &client, rx).await;
+        client.close().await;
+        return out;
+    }
     let client = connect(&args).await?;
     let out = run_command(&args, &client).await;
     client.close().await;
     out
+}
+
+/// `listen`: follows the changes asked for and prints each notification as one line.
+async fn listen(
+    args: &Args,
+    l: &ListenArgs,
+    client: &Client,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Notification>,
+) -> Result<u8, Failure> {
+    let all = !(l.tools || l.prompts || l.resources || !l.resource.is_empty());
+    let limit = match l.duration {
+        Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
+        Some(_) => {
+            return Err(Failure::usage(
+                "--duration must be a positive number of seconds",
+            ));
+        }
+        None => None,
+    };
+    let filter = ListenFilter {
+        tools_list_changed: (all || l.tools).then_some(true),
+        prompts_list_changed: (all || l.prompts).then_some(true),
+        resources_list_changed: (all || l.resources).then_some(true),
+        resource_subscriptions: (!l.resource.is_empty()).then(|| l.resource.clone()),
+    };
+    let mut subscription = None;
+    if client.protocol_version().era() == Era::Stateless {
+        let sub = client
+            .listen(filter.clone())
+            .await
+            .map_err(|e| Failure::client("subscriptions/listen", &e))?;
+        eprintln!(
+            "rune client: listening (the server acknowledged {})",
+            serde_json::to_string(sub.acknowledged()).unwrap_or_default()
+        );
+        subscription = Some(sub);
+    } else {
+        for uri in &l.resource {
+            client
+                .subscribe_resource(uri)
+                .await
+                .map_err(|e| Failure::client(&format!("resources/subscribe {uri}"), &e))?;
+        }
+        eprintln!("rune client: listening (handshake era: the server sends list changes unasked)");
+    }
+    let wanted = |n: &Notification| match n {
+        Notification::ToolsListChanged => filter.tools_list_changed.is_some(),
+        Notification::PromptsListChanged => filter.prompts_list_changed.is_some(),
+        Notification::ResourcesListChanged => filter.resources_list_changed.is_some(),
+        Notification::ResourceUpdated(p) => l.resource.contains(&p.uri),
+        _ => false,
+    };
+    let deadline = limit.map(|d| tokio::time::Instant::now() + d);
+    let mut seen = 0usize;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        if l.count.is_some_and(|c| seen >= c) {
+            return Ok(0);
+        }
+        let ended = async {
+            match subscription.as_mut() {
+                Some(sub) => sub.ended().await,
+                None => std::future::pending().await,
+            }
+        };
+        let until = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            n = rx.recv() => {
+                let Some(n) = n else { return Ok(0) };
+                if !wanted(&n) {
+                    continue;
+                }
+                seen += 1;
+                print_notification(args, &n);
+            }
+            r = ended => {
+                // Print what arrived before the end.
+                while let Ok(n) = rx.try_recv() {
+                    if wanted(&n) {
+                        print_notification(args, &n);
+                    }
+                }
+                return match r {
+                    Ok(()) => {
+                        eprintln!("rune client: the server ended the subscription");
+                        Ok(0)
+                    }
+                    Err(e) => Err(Failure::client("subscriptions/listen", &e)),
+                };
+            }
+            _ = until => return Ok(0),
+            _ = &mut ctrl_c => return Ok(0),
+        }
+    }
+}
+
+/// One notification, as a line: `method [uri]`, or its JSON with `--json`.
+fn print_notification(args: &Args, n: &Notification) {
+    let (method, uri) = match n {
+        Notification::ToolsListChanged => ("notifications/tools/list_changed", None),
+        Notification::PromptsListChanged => ("notifications/prompts/list_changed", None),
+        Notification::ResourcesListChanged => ("notifications/resources/list_changed", None),
+        Notification::ResourceUpdated(p) => ("notifications/resources/updated", Some(&p.uri)),
+        _ => return,
+    };
+    if args.json {
+        let params = match uri {
+            Some(u) => serde_json::json!({ "uri": u }),
+            None => serde_json::json!({}),
+        };
+        println!(
+            "{}",
+            serde_json::json!({ "method": method, "params": params })
+        );
+    } else {
+        match uri {
+            Some(u) => println!("{method} {u}"),
+            None => println!("{method}"),
+        }
+    }
 }
 
 /// Prints a tool list, as JSON or as text.
@@ -417,6 +585,8 @@ fn tool_code(result: &Value) -> u8 {
 
 async fn run_command(args: &Args, client: &Client) -> Result<u8, Failure> {
     match &args.command {
+        // Served by `listen`, which needs the notification callback set when connecting.
+        Command::Listen(_) => return Err(Failure::usage("listen: internal dispatch error")),
         Command::Ping => {
             let started = std::time::Instant::now();
             client
