@@ -336,6 +336,14 @@ fn connection_failures_are_clear_and_exit_3() {
         "{}",
         stderr(&o)
     );
+    // `listen` with nothing to stop it notices the server going away.
+    let o = client(&["--stdio", answer_then_exit, "listen"]);
+    expect_code(&o, 3);
+    assert!(
+        stderr(&o).contains("listen: the connection is closed"),
+        "{}",
+        stderr(&o)
+    );
     // Nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -411,25 +411,32 @@ impl Client {
         if !self.is_stateless() {
             return tools;
         }
+        // The schemas are read before the lock is taken: calls look headers up under it.
+        let read: Vec<_> = tools
+            .into_iter()
+            .map(|tool| {
+                let headers = ParamHeaders::from_schema(&tool.input_schema);
+                (tool, headers)
+            })
+            .collect();
         let mut known = lock(&self.inner.param_headers);
         if complete {
             known.clear();
         }
-        tools
-            .into_iter()
-            .filter(|tool| match ParamHeaders::from_schema(&tool.input_schema) {
+        read.into_iter()
+            .filter_map(|(tool, headers)| match headers {
                 Ok(p) => {
                     if p.is_empty() {
                         known.remove(&tool.name);
                     } else {
                         known.insert(tool.name.clone(), Arc::new(p));
                     }
-                    true
+                    Some(tool)
                 }
                 Err(e) => {
                     warn!("tool {:?} left out: {e}", tool.name);
                     known.remove(&tool.name);
-                    false
+                    None
                 }
             })
             .collect()

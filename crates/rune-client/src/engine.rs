@@ -603,6 +603,8 @@ impl Shared {
                     // an end all the same.
                     debug!("the server ended subscription {id}: {reason}");
                     let pending = lock(&self.state).pending.remove(&id);
+                    // Its stream (an HTTP response) is no longer wanted either.
+                    self.transport.forget(&id);
                     if let (Some(p), Ok(empty)) = (pending, RawValue::from_string("{}".into())) {
                         let _ = p.tx.send(Ok(empty));
                     }

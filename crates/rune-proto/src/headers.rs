@@ -173,11 +173,21 @@ impl ParamHeaders {
     /// and reported rather than ignored.
     pub fn from_schema(schema: &JsonObject) -> Result<Self, InvalidAnnotation> {
         let mut found: Vec<ParamHeader> = Vec::new();
+        // Lowercased tokens seen, with their argument, for the uniqueness rule.
+        let mut seen: std::collections::HashMap<String, String> = Default::default();
         // (the `properties` path, or None once another keyword was crossed; the subschema)
         let mut stack: Vec<(Option<Vec<String>>, &JsonObject)> = vec![(Some(Vec::new()), schema)];
         while let Some((path, node)) = stack.pop() {
             if let Some(token) = node.get(ANNOTATION) {
-                found.push(annotation(path.as_deref(), token, node, &found)?);
+                let p = annotation(path.as_deref(), token, node)?;
+                if let Some(other) = seen.insert(p.token.to_ascii_lowercase(), p.argument()) {
+                    return Err(InvalidAnnotation(format!(
+                        "{ANNOTATION} {:?} on property {:?} repeats the one on {other:?}",
+                        p.token,
+                        p.argument()
+                    )));
+                }
+                found.push(p);
             }
             for (keyword, value) in node {
                 let k = keyword.as_str();
@@ -292,7 +302,6 @@ fn annotation(
     path: Option<&[String]>,
     token: &Value,
     node: &JsonObject,
-    found: &[ParamHeader],
 ) -> Result<ParamHeader, InvalidAnnotation> {
     let bad = |why: String| Err(InvalidAnnotation(why));
     let path = match path {
@@ -323,12 +332,6 @@ fn annotation(
             ));
         }
     };
-    if let Some(other) = found.iter().find(|p| p.token.eq_ignore_ascii_case(token)) {
-        return bad(format!(
-            "{ANNOTATION} {token:?} on property {at:?} repeats the one on {:?}",
-            other.argument()
-        ));
-    }
     Ok(ParamHeader {
         path: path.to_vec(),
         token: token.to_owned(),

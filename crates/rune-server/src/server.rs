@@ -31,7 +31,9 @@ pub struct Options {
     pub logging: bool,
     /// How much output may wait for a peer that is not reading before progress and log
     /// notifications are dropped (and counted, with a warning) instead of queued. Responses
-    /// and server requests are never dropped. Default 16 MiB.
+    /// and server requests are never dropped. Default 16 MiB. It counts what the engine
+    /// holds: on a byte stream (stdio, TCP) that is all of it; a channel transport (HTTP,
+    /// WebSocket) keeps queues of its own that are not counted yet.
     pub notification_backlog_bytes: usize,
 }
 

@@ -463,6 +463,8 @@ async fn listen(
         _ => false,
     };
     let deadline = limit.map(|d| tokio::time::Instant::now() + d);
+    // Nothing else tells of a lost connection in the handshake era: look every 200 ms.
+    let mut check = tokio::time::interval(Duration::from_millis(200));
     let mut seen = 0usize;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -505,6 +507,19 @@ async fn listen(
                     }
                     Err(e) => Err(Failure::client("subscriptions/listen", &e)),
                 };
+            }
+            _ = check.tick() => {
+                if let Some(why) = client.closed_reason() {
+                    while let Ok(n) = rx.try_recv() {
+                        if wanted(&n) {
+                            print_notification(args, &n);
+                        }
+                    }
+                    return Err(Failure {
+                        code: EXIT_FAILURE,
+                        message: format!("listen: the connection is closed: {why}"),
+                    });
+                }
             }
             _ = until => return Ok(0),
             _ = &mut ctrl_c => return Ok(0),
