@@ -63,6 +63,25 @@ fn server() -> Server {
     server
 }
 
+/// Serves [`server`] over TCP (newline-delimited JSON, one connection each) on loopback.
+async fn serve_tcp() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let srv = server();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let srv = srv.clone();
+            tokio::spawn(async move {
+                let (r, w) = stream.into_split();
+                let _ = srv.serve(r, w).await;
+            });
+        }
+    });
+    addr
+}
+
 fn builder(notes: &Notes) -> ClientBuilder {
     let sink = notes.clone();
     Client::builder()
@@ -151,20 +170,7 @@ async fn exercise(client: &Client, notes: &Notes) {
 async fn listen_over_a_stream_transport() {
     init_tracing();
     bounded(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let srv = server();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let srv = srv.clone();
-                tokio::spawn(async move {
-                    let (r, w) = stream.into_split();
-                    let _ = srv.serve(r, w).await;
-                });
-            }
-        });
+        let addr = serve_tcp().await;
         let notes = Notes::default();
         let client = builder(&notes)
             .connect_tcp(&addr.to_string())
@@ -214,17 +220,7 @@ async fn listen_over_streamable_http_and_the_server_ends_it() {
 #[tokio::test]
 async fn listen_needs_the_stateless_revision() {
     bounded(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let srv = server();
-        tokio::spawn(async move {
-            if let Ok((stream, _)) = listener.accept().await {
-                let (r, w) = stream.into_split();
-                let _ = srv.serve(r, w).await;
-            }
-        });
+        let addr = serve_tcp().await;
         let client = Client::builder()
             .connect_tcp(&addr.to_string())
             .await

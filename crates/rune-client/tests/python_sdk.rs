@@ -222,6 +222,23 @@ async fn python_sdk_server_over_stdio() {
     .await;
 }
 
+/// The Python server on Streamable HTTP at a free loopback port, once it accepts connections.
+async fn http_server(python: &std::path::Path) -> (ChildGuard, u16) {
+    let port = free_port();
+    let server = ChildGuard(
+        Command::new(python)
+            .arg(script())
+            .args(["--http", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the Python server"),
+    );
+    wait_for_port(port).await;
+    (server, port)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_server_over_streamable_http() {
     init_tracing();
@@ -235,18 +252,7 @@ async fn python_sdk_server_over_streamable_http() {
         }
     };
     bounded(async {
-        let port = free_port();
-        let _server = ChildGuard(
-            Command::new(&peers.py)
-                .arg(script())
-                .args(["--http", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start the Python server"),
-        );
-        wait_for_port(port).await;
+        let (_server, port) = http_server(&peers.py).await;
         let notes = Notes::default();
         let client = builder(&notes)
             .connect(&format!("http://127.0.0.1:{port}/mcp"))
@@ -272,18 +278,7 @@ async fn python_sdk_server_checks_the_param_headers_of_2026() {
         }
     };
     bounded(async {
-        let port = free_port();
-        let _server = ChildGuard(
-            Command::new(&peers.py)
-                .arg(script())
-                .args(["--http", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start the Python server"),
-        );
-        wait_for_port(port).await;
+        let (_server, port) = http_server(&peers.py).await;
         let url = format!("http://127.0.0.1:{port}/mcp");
         let connect = || {
             Client::builder()

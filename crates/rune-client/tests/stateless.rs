@@ -293,26 +293,34 @@ async fn scripted_legacy() -> String {
     url
 }
 
+/// A 2026-07-28 client of the scripted server, with the roots and elicitation handlers its
+/// `input_required` round needs.
+async fn modern_client(b: ClientBuilder, url: &str) -> Client {
+    b.protocol_version(ProtocolVersion::V2026_07_28)
+        .roots(vec![])
+        .on_elicitation(|_| async {
+            Ok(ElicitResult {
+                action: ElicitAction::Accept,
+                content: None,
+                meta: None,
+            })
+        })
+        .connect_http(url)
+        .await
+        .expect("connect")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn meta_envelope_and_http_headers() {
     init_tracing();
     bounded(async {
         let log = Arc::new(Mutex::new(Vec::new()));
         let url = scripted_modern(log.clone()).await;
-        let client = Client::builder()
-            .client_info("rune-client-test", "0.0.1")
-            .protocol_version(ProtocolVersion::V2026_07_28)
-            .roots(vec![])
-            .on_elicitation(|_| async {
-                Ok(ElicitResult {
-                    action: ElicitAction::Accept,
-                    content: None,
-                    meta: None,
-                })
-            })
-            .connect_http(&url)
-            .await
-            .expect("connect");
+        let client = modern_client(
+            Client::builder().client_info("rune-client-test", "0.0.1"),
+            &url,
+        )
+        .await;
         assert_eq!(client.server_info().name, "scripted");
         let r = client
             .call_tool("deploy", json!({"env": "prod"}))
@@ -391,19 +399,7 @@ async fn param_headers_follow_the_listed_annotations() {
     bounded(async {
         let log = Arc::new(Mutex::new(Vec::new()));
         let url = scripted_modern(log.clone()).await;
-        let client = Client::builder()
-            .protocol_version(ProtocolVersion::V2026_07_28)
-            .roots(vec![])
-            .on_elicitation(|_| async {
-                Ok(ElicitResult {
-                    action: ElicitAction::Accept,
-                    content: None,
-                    meta: None,
-                })
-            })
-            .connect_http(&url)
-            .await
-            .expect("connect");
+        let client = modern_client(Client::builder(), &url).await;
         let names: Vec<String> = client
             .list_tools()
             .await
