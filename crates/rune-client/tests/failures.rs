@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{bounded, init_tracing};
+use common::{bounded, init_tracing, tool_names};
 use rune_client::model::{CallToolParams, ElicitAction, ElicitResult, Root};
 use rune_client::{CallOptions, Client, ClientBuilder, Error, Notification, ProtocolVersion};
 use serde_json::{Value, json};
@@ -435,14 +435,7 @@ async fn lists_follow_every_page_and_stop_on_a_repeated_cursor() {
         })
         .await;
         let client = Client::builder().connect(&addr).await.expect("connect");
-        let names: Vec<_> = client
-            .list_tools()
-            .await
-            .expect("tools")
-            .into_iter()
-            .map(|t| t.name)
-            .collect();
-        assert_eq!(names, ["a", "b", "c", "d"]);
+        assert_eq!(tool_names(&client).await, ["a", "b", "c", "d"]);
         let e = client.list_prompts().await.expect_err("loop");
         assert!(matches!(e, Error::Protocol(_)), "{e:?}");
         let e = client.list_resources().await.expect_err("shape");

@@ -8,7 +8,10 @@ mod common;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use common::{ChildGuard, bounded, free_port, init_tracing, peers, repo_root, wait_for_port};
+use common::{
+    ChildGuard, bounded, free_port, init_tracing, peers_or_skip, repo_root, tool_names,
+    wait_for_port,
+};
 use rune_client::model::{
     CallToolParams, Content, CreateMessageResult, ElicitAction, ElicitResult, LoggingLevel, Role,
     Root,
@@ -71,13 +74,7 @@ async fn exercise(client: Client, notes: Notes) {
     assert_eq!(client.instructions(), Some("Python SDK fixture server."));
     client.ping().await.expect("ping");
 
-    let names: Vec<_> = client
-        .list_tools()
-        .await
-        .expect("tools/list")
-        .into_iter()
-        .map(|t| t.name)
-        .collect();
+    let names = tool_names(&client).await;
     for name in ["add", "progress", "log", "ask", "sample", "roots"] {
         assert!(
             names.iter().any(|n| n == name),
@@ -200,14 +197,8 @@ async fn exercise(client: Client, notes: Notes) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_server_over_stdio() {
     init_tracing();
-    let peers = match peers() {
-        Ok(p) => p,
-        Err(why) => {
-            eprintln!(
-                "SKIPPED python_sdk_server_over_stdio: the official peers are not available: {why}"
-            );
-            return;
-        }
+    let Some(peers) = peers_or_skip("python_sdk_server_over_stdio") else {
+        return;
     };
     bounded(async {
         let mut cmd = Command::new(&peers.py);
@@ -242,14 +233,8 @@ async fn http_server(python: &std::path::Path) -> (ChildGuard, u16) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_server_over_streamable_http() {
     init_tracing();
-    let peers = match peers() {
-        Ok(p) => p,
-        Err(why) => {
-            eprintln!(
-                "SKIPPED python_sdk_server_over_streamable_http: the official peers are not available: {why}"
-            );
-            return;
-        }
+    let Some(peers) = peers_or_skip("python_sdk_server_over_streamable_http") else {
+        return;
     };
     bounded(async {
         let (_server, port) = http_server(&peers.py).await;
@@ -268,14 +253,8 @@ async fn python_sdk_server_over_streamable_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_server_checks_the_param_headers_of_2026() {
     init_tracing();
-    let peers = match peers() {
-        Ok(p) => p,
-        Err(why) => {
-            eprintln!(
-                "SKIPPED python_sdk_server_checks_the_param_headers_of_2026: the official peers are not available: {why}"
-            );
-            return;
-        }
+    let Some(peers) = peers_or_skip("python_sdk_server_checks_the_param_headers_of_2026") else {
+        return;
     };
     bounded(async {
         let (_server, port) = http_server(&peers.py).await;

@@ -15,7 +15,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{ChildGuard, bounded, free_port, init_tracing, reference_servers, wait_for_port};
+use common::{
+    ChildGuard, bounded, free_port, init_tracing, reference_servers, tool_names, wait_for_port,
+};
 use rune_client::model::{
     CallToolParams, CallToolResult, CompletionArgument, CompletionContext, CompletionReference,
     Content, CreateMessageResult, ElicitAction, ElicitResult, LoggingLevel, Role, Root,
@@ -111,13 +113,7 @@ async fn wait_note(notes: &Notes, what: &str, pred: impl Fn(&Notification) -> bo
 /// handshake, from the client's capabilities) are there.
 async fn all_tools(client: &Client) -> Vec<String> {
     for _ in 0..100 {
-        let names: Vec<String> = client
-            .list_tools()
-            .await
-            .expect("tools/list")
-            .into_iter()
-            .map(|t| t.name)
-            .collect();
+        let names = tool_names(client).await;
         if names.iter().any(|n| n == "trigger-sampling-request") {
             return names;
         }
@@ -543,13 +539,7 @@ async fn filesystem_list_read_write_search() {
             .await
             .expect("connect");
         assert!(client.server_info().name.contains("filesystem"));
-        let names: Vec<String> = client
-            .list_tools()
-            .await
-            .expect("tools/list")
-            .into_iter()
-            .map(|t| t.name)
-            .collect();
+        let names = tool_names(&client).await;
         for n in [
             "read_text_file",
             "write_file",

@@ -9,7 +9,7 @@ mod common;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use common::{Seen, bin, bounded, init_tracing, read_request, spawn_listening};
+use common::{Seen, bin, bounded, init_tracing, read_request, spawn_listening, tool_names};
 use rune_client::model::{
     Content, CreateMessageResult, ElicitAction, ElicitResult, Role, meta_keys,
 };
@@ -400,14 +400,7 @@ async fn param_headers_follow_the_listed_annotations() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let url = scripted_modern(log.clone()).await;
         let client = modern_client(Client::builder(), &url).await;
-        let names: Vec<String> = client
-            .list_tools()
-            .await
-            .expect("tools/list")
-            .into_iter()
-            .map(|t| t.name)
-            .collect();
-        assert_eq!(names, ["deploy", "plain"]);
+        assert_eq!(tool_names(&client).await, ["deploy", "plain"]);
         let args = json!({"env": "prod ü", "opts": {"force": true}, "note": "n"});
         let r = client.call_tool("deploy", &args).await.expect("tools/call");
         assert_eq!(text(&r.content), "done");

@@ -11,6 +11,28 @@ use std::time::Duration;
 /// Every test is bounded by this, so a hang fails instead of stalling the run.
 pub const LIMIT: Duration = Duration::from_secs(60);
 
+/// The names `tools/list` gives, in its order (every page).
+pub async fn tool_names(client: &rune_client::Client) -> Vec<String> {
+    client
+        .list_tools()
+        .await
+        .expect("tools/list")
+        .into_iter()
+        .map(|t| t.name)
+        .collect()
+}
+
+/// The official peers, or `None` after saying why `test` skips (they could not be installed).
+pub fn peers_or_skip(test: &str) -> Option<&'static Peers> {
+    match peers() {
+        Ok(p) => Some(p),
+        Err(why) => {
+            eprintln!("SKIPPED {test}: the official peers are not available: {why}");
+            None
+        }
+    }
+}
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
